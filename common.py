@@ -1,0 +1,287 @@
+"""
+Plumbing shared by the trainers, eval.py and sample.py: device and DDP set-up, data, learning-rate schedule,
+checkpoints, logging, and the RNN's evaluation. The algorithms stay in train_*.py.
+"""
+import math
+import os
+import pickle
+import subprocess
+import sys
+import time
+from contextlib import nullcontext
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from configurator import fail
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+LOG2E = 1.0 / math.log(2)
+
+
+# -----------------------------------------------------------------------------
+# devices, DDP, precision
+
+def setup_system(device, dtype, seed):
+    """DDP is on when torchrun sets RANK. Returns a dict with ddp, rank, world_size, master, device, dtype, ctx."""
+    ddp = int(os.environ.get('RANK', -1)) != -1
+    if device == 'auto':
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        fail("device='cuda' but no CUDA device is visible; use --device=cpu")
+    rank, local_rank, world_size = 0, 0, 1
+    if ddp:
+        rank, local_rank = int(os.environ['RANK']), int(os.environ['LOCAL_RANK'])
+        world_size = int(os.environ['WORLD_SIZE'])
+        if device.startswith('cuda'):
+            device = f'cuda:{local_rank}'
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend='nccl' if device.startswith('cuda') else 'gloo')
+    if dtype == 'auto':
+        dtype = 'bfloat16' if device.startswith('cuda') and torch.cuda.is_bf16_supported() else 'float32'
+    torch.manual_seed(seed)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    device_type = 'cuda' if device.startswith('cuda') else 'cpu'
+    ptdtype = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}[dtype]
+    ctx = nullcontext() if ptdtype == torch.float32 else torch.autocast(device_type=device_type, dtype=ptdtype)
+    return dict(ddp=ddp, rank=rank, world_size=world_size, master=rank == 0, device=device,
+                device_type=device_type, dtype=dtype, ctx=ctx)
+
+
+def cleanup_system(sys_):
+    if sys_['ddp']:
+        dist.destroy_process_group()
+
+
+def all_reduce_sum(t, sys_):
+    if sys_['ddp']:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+# bf16 dense tensor-core peaks without sparsity, by a substring of torch.cuda.get_device_name()
+PEAK_FLOPS = {'H200': 989e12, 'H100': 989e12, 'A100': 312e12, 'L40S': 362e12, 'A10G': 125e12, 'L4': 121e12,
+              '4090': 165e12, '3090': 71e12, 'V100': 125e12, 'T4': 65e12}
+
+
+def peak_flops(device):
+    if not str(device).startswith('cuda'):
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_FLOPS.items() if k in name), None)
+
+
+def device_name(device):
+    if str(device).startswith('cuda'):
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def compile_enabled(compile_flag, device_type):
+    """compile='auto' compiles on CUDA only: on a CPU the compile time outweighs the gain for short runs."""
+    return device_type == 'cuda' if compile_flag == 'auto' else compile_flag == 'True'
+
+
+# -----------------------------------------------------------------------------
+# data: uint16 token streams data/<dataset>/{train,val}.bin and meta.pkl
+
+def prepare_command(dataset):
+    """How to prepare a dataset: data/<name>/prepare.py, or data/<name>/prepare.py --tokenizer=gpt2 for <name>_gpt2."""
+    base, tok = (dataset[:-5], ['--tokenizer=gpt2']) if dataset.endswith('_gpt2') else (dataset, [])
+    script = os.path.join(ROOT, 'data', base, 'prepare.py')
+    return [sys.executable, script] + tok if os.path.isfile(script) else None
+
+
+def load_data(dataset, sys_, prepare=True):
+    """Returns (train, val, meta): memmapped uint16 token arrays and the meta dict. A missing dataset is prepared
+    (on rank 0, the others wait), so the default run needs no separate step. A dataset with a '/' in its name is
+    a folder path holding those three files."""
+    data_dir = dataset if '/' in dataset else os.path.join(ROOT, 'data', dataset)
+    paths = [os.path.join(data_dir, f) for f in ('train.bin', 'val.bin', 'meta.pkl')]
+    if not all(map(os.path.isfile, paths)):
+        cmd = None if '/' in dataset else prepare_command(dataset)
+        if cmd is None:
+            fail(f"dataset '{dataset}' not found: no {data_dir}/train.bin and no data/{dataset}/prepare.py "
+                 f"(datasets: {', '.join(sorted(d for d in os.listdir(os.path.join(ROOT, 'data')) if not d.startswith(('_', '.'))))})")
+        if not prepare:
+            fail(f"dataset '{dataset}' is not prepared: run {' '.join(cmd[1:])}")
+        if sys_['master']:
+            print(f"dataset '{dataset}' not prepared yet; running {' '.join(os.path.relpath(c) for c in cmd[1:])}")
+            if subprocess.run(cmd).returncode != 0:
+                fail(f"preparing '{dataset}' failed (see above); run {' '.join(cmd[1:])} yourself to retry")
+        if sys_['ddp']:
+            dist.barrier()
+    try:
+        with open(paths[2], 'rb') as f:
+            meta = pickle.load(f)
+        vocab_size = int(meta['vocab_size'])
+    except Exception as e:
+        fail(f"{paths[2]} is unreadable ({type(e).__name__}); delete data/{dataset}/ and prepare it again")
+    arrays = []
+    for path in paths[:2]:
+        if os.path.getsize(path) % 2 or os.path.getsize(path) == 0:
+            fail(f"{path} is empty or truncated (not whole uint16 tokens); delete data/{dataset}/ and prepare it again")
+        arr = np.memmap(path, dtype=np.uint16, mode='r')
+        if int(arr.max()) >= vocab_size:
+            fail(f"{path} holds token {int(arr.max())} >= vocab_size {vocab_size} of meta.pkl; delete data/{dataset}/ "
+                 f"and prepare it again")
+        arrays.append(arr)
+    return arrays[0], arrays[1], meta
+
+
+def sample_windows(data, n, length, generator):
+    """n random windows of `length` tokens from a token stream, as an int64 tensor (n, length)."""
+    if len(data) < length + 1:
+        fail(f"the data has {len(data)} tokens, fewer than one window of {length}; use a shorter context/sequence")
+    ix = torch.randint(len(data) - length, (n,), generator=generator).tolist()
+    return torch.from_numpy(np.stack([data[i:i + length].astype(np.int64) for i in ix]))
+
+
+def step_generator(seed, iter_num, index):
+    """The generator for micro-batch `index` of iteration `iter_num`. Data are a pure function of these numbers, so
+    a resumed run sees exactly the batches an uninterrupted one would, and a run on N processes the same global
+    batch as on one (each process takes its share of the indices)."""
+    return torch.Generator().manual_seed(hash((seed, iter_num, index)) & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+# -----------------------------------------------------------------------------
+# optimisation
+
+def lr_at(it, max_iters, learning_rate, warmup_frac, decay, min_lr=0.0):
+    """Linear warmup over warmup_frac of the run, then constant or cosine down to min_lr."""
+    warmup = max(1, int(warmup_frac * max_iters))
+    if it < warmup:
+        return learning_rate * (it + 1) / warmup
+    if decay == 'constant':
+        return learning_rate
+    assert decay == 'cosine', f"lr_decay must be 'constant' or 'cosine', got {decay!r}"
+    progress = min(1.0, (it - warmup) / max(1, max_iters - warmup))
+    return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (learning_rate - min_lr)
+
+
+def make_optimizer(params, learning_rate, weight_decay, betas, device_type):
+    """AdamW; weight decay on matrices and embeddings only, not on norm gains. Fused on CUDA."""
+    params = [p for p in params if p.requires_grad]
+    groups = [{'params': [p for p in params if p.dim() >= 2], 'weight_decay': weight_decay},
+              {'params': [p for p in params if p.dim() < 2], 'weight_decay': 0.0}]
+    return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=device_type == 'cuda')
+
+
+# -----------------------------------------------------------------------------
+# checkpoints: one file of plain data, written atomically, loaded on the CPU
+
+def save_checkpoint(path, ckpt):
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    torch.save(ckpt, tmp)
+    os.replace(tmp, path)  # atomic: a crash mid-write leaves the previous checkpoint intact
+
+
+def load_checkpoint(path, need=('rnn', 'rnn_args', 'config', 'iter_num')):
+    if os.path.isdir(path):
+        path = os.path.join(path, 'ckpt.pt')
+    if not os.path.isfile(path):
+        fail(f"no checkpoint at {path}; train one first (python train_smt.py) or pass --out_dir / --ckpt")
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        fail(f"{path} is not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+             f"it may be truncated or from another project: retrain, or point to another file")
+    missing = [k for k in need if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        fail(f"{path} is not a checkpoint of this project (missing {', '.join(missing)})")
+    return ckpt
+
+
+def raw_module(m):
+    """The plain module under DDP and torch.compile wrappers: what checkpoints must save."""
+    m = getattr(m, 'module', m)
+    return getattr(m, '_orig_mod', m)
+
+
+# -----------------------------------------------------------------------------
+# logging: stdout always, wandb when asked (works with WANDB_MODE=offline)
+
+class Logger:
+    def __init__(self, enabled, project, run_name, config, master):
+        self.wandb = None
+        if enabled and master:
+            try:
+                import wandb
+            except ImportError:
+                fail("wandb_log=True but wandb is not installed: pip install wandb (or --wandb_log=False)")
+            self.wandb = wandb.init(project=project, name=run_name, config=config)
+
+    def log(self, metrics, step):
+        if self.wandb is not None:
+            self.wandb.log(metrics, step=step)
+
+    def finish(self):
+        if self.wandb is not None:
+            self.wandb.finish()
+
+
+class Throughput:
+    """Smoothed seconds per iteration (first iterations, which include compilation, are dropped) -> rates and ETA."""
+
+    def __init__(self):
+        self.t0, self.dt = time.time(), None
+
+    def tick(self, it, start_iter):
+        t1 = time.time()
+        dt, self.t0 = t1 - self.t0, t1
+        if it - start_iter >= 2:
+            self.dt = dt if self.dt is None else 0.9 * self.dt + 0.1 * dt
+        return dt
+
+    def eta(self, it, max_iters):
+        if self.dt is None:
+            return '?'
+        s = int(self.dt * (max_iters - it))
+        return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+# -----------------------------------------------------------------------------
+# evaluation of the RNN alone and the baselines it must beat
+
+def eval_sequences(val, n_seqs, seq_len, seed=0):
+    """The fixed validation sequences: the same tokens for every checkpoint and every trainer."""
+    return sample_windows(val, n_seqs, seq_len, torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def rnn_nll(rnn, seqs, ctx, m0=None, batch_size=16):
+    """Teacher-forced run of the RNN alone over seqs (N, L): memory m_0 (the RNN's initial memory unless m0 is
+    given, (N, K, d)) predicts token 0, m_t (after tokens 0..t-1) predicts token t. Returns per-token NLL in nats,
+    (N, L), on the CPU. Time runs sequentially through step; the readout is batched over all timesteps."""
+    device = next(rnn.parameters()).device
+    out = []
+    for i in range(0, seqs.size(0), batch_size):
+        x = seqs[i:i + batch_size].to(device)
+        with ctx:
+            m = rnn.initial_memory(x.size(0)) if m0 is None else m0[i:i + batch_size].to(device)
+            ms = torch.cat([m[:, None], rnn.run(m, x[:, :-1])], dim=1)  # (b, L, K, d)
+            logits = rnn.logits(ms)
+        out.append(F.cross_entropy(logits.float().flatten(0, 1), x.flatten(), reduction='none').view(x.shape).cpu())
+    return torch.cat(out)
+
+
+def ngram_baselines(train, seqs, vocab_size, max_train_tokens=20_000_000):
+    """Unigram and bigram (add-one smoothed, counted on train) bits/token on the eval sequences, scored like the
+    RNN: the first token of each sequence by the unigram, every later one given its predecessor."""
+    tr = np.asarray(train[:max_train_tokens], dtype=np.int64)
+    uni = np.bincount(tr, minlength=vocab_size) + 1.0
+    log_uni = np.log(uni / uni.sum())
+    pairs, counts = np.unique(tr[:-1] * vocab_size + tr[1:], return_counts=True)
+    s = seqs.numpy().astype(np.int64)
+    q = (s[:, :-1] * vocab_size + s[:, 1:]).ravel()
+    pos = np.clip(np.searchsorted(pairs, q), 0, len(pairs) - 1)
+    c_ab = np.where(pairs[pos] == q, counts[pos], 0)
+    c_a = np.bincount(tr[:-1], minlength=vocab_size)[s[:, :-1].ravel()]
+    log_bi = np.log((c_ab + 1.0) / (c_a + vocab_size))
+    unigram = -log_uni[s].mean() * LOG2E
+    bigram = -(log_uni[s[:, 0]].sum() + log_bi.sum()) / s.size * LOG2E
+    return float(unigram), float(bigram)

@@ -1,0 +1,20 @@
+# The CPU-sized default (what `python train_smt.py` runs): byte-level Shakespeare, ~10 minutes on 2 cores.
+out_dir = 'out-shakespeare'
+dataset = 'shakespeare'
+eval_interval = 500
+log_interval = 25
+batch_size = 32
+n_mem = 4
+d_model = 128
+n_head = 4
+n_enc_layer = 2
+n_dec_layer = 1
+n_rnn_layer = 2
+context_len = 64
+future_len = 8
+learning_rate = 2e-3
+max_iters = 2000
+lr_decay = 'cosine'
+eval_windows = 128
+eval_seqs = 16
+eval_seq_len = 256

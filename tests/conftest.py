@@ -1,0 +1,71 @@
+import os
+import pickle
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+# a tiny model and run: seconds on a CPU
+TINY = ['--n_mem=2', '--d_model=32', '--n_head=2', '--n_enc_layer=1', '--n_dec_layer=1', '--n_rnn_layer=1',
+        '--context_len=16', '--future_len=4', '--batch_size=8', '--eval_windows=16', '--eval_seqs=4',
+        '--eval_seq_len=32', '--log_interval=1', '--compile=False', '--device=cpu', '--learning_rate=3e-3']
+
+
+def run(args, timeout=300, env=None, check=True):
+    """Run a project script (python or torchrun) in the repo root; return the CompletedProcess."""
+    cmd = args if args[0] == 'torchrun' else [sys.executable] + args
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                       env={**os.environ, 'OMP_NUM_THREADS': '1', **(env or {})})
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+    return p
+
+
+def train_losses(stdout):
+    """{iter: loss} from the trainers' log lines."""
+    return {int(m.group(1)): float(m.group(2)) for m in re.finditer(r'^iter (\d+): loss ([\d.]+)', stdout, re.M)}
+
+
+def write_tokens(folder, tokens, vocab_size, val_frac=0.2):
+    os.makedirs(folder, exist_ok=True)
+    tokens = np.asarray(tokens, dtype=np.uint16)
+    n_val = int(len(tokens) * val_frac)
+    tokens[:-n_val].tofile(os.path.join(folder, 'train.bin'))
+    tokens[-n_val:].tofile(os.path.join(folder, 'val.bin'))
+    with open(os.path.join(folder, 'meta.pkl'), 'wb') as f:
+        pickle.dump({'vocab_size': vocab_size, 'tokenizer': 'bytes'}, f)
+    return str(folder)
+
+
+@pytest.fixture(scope='session')
+def tiny_data(tmp_path_factory):
+    """A learnable byte stream: random words from a small lexicon, so there is structure to model."""
+    rng = np.random.default_rng(0)
+    words = [rng.integers(97, 105, size=rng.integers(2, 6)).astype(np.uint8).tobytes() for _ in range(20)]
+    text = b' '.join(words[i] for i in rng.integers(0, len(words), size=6000))
+    return write_tokens(tmp_path_factory.mktemp('tiny'), np.frombuffer(text, dtype=np.uint8), 128)  # ASCII only
+
+
+@pytest.fixture(scope='session')
+def tiny_ckpt(tmp_path_factory, tiny_data):
+    """A checkpoint from a 6-iteration SMT run."""
+    out = str(tmp_path_factory.mktemp('ckpt'))
+    run(['train_smt.py', f'--dataset={tiny_data}', f'--out_dir={out}', '--max_iters=6', '--eval_interval=3'] + TINY)
+    return out
+
+
+def tiny_models(vocab_size=16, backbone='transformer', context_len=8, future_len=3):
+    from encoder import Teacher, TeacherConfig
+    from model import RNN, RNNConfig
+    torch.manual_seed(0)
+    rc = RNNConfig(vocab_size=vocab_size, n_mem=3, d_model=16, n_head=2, backbone=backbone, n_rnn_layer=1,
+                   n_dec_layer=1, max_pos=64)
+    tc = TeacherConfig(vocab_size=vocab_size, n_mem=3, d_model=16, n_head=2, backbone=backbone, n_enc_layer=1,
+                       n_dec_layer=1, context_len=context_len, future_len=future_len, max_pos=64)
+    return Teacher(tc), RNN(rc)

@@ -1,0 +1,85 @@
+"""train_smt.py end to end on a tiny dataset: the loss falls, checkpoints round-trip, resume is exact, DDP on two
+processes equals one process with the same global batch, and user mistakes give a one-line error."""
+import os
+import shutil
+
+import pytest
+import torch
+
+from conftest import TINY, run, train_losses
+
+
+def test_loss_falls_and_checkpoint_is_plain_data(tiny_data, tmp_path):
+    p = run(['train_smt.py', f'--dataset={tiny_data}', f'--out_dir={tmp_path}', '--max_iters=40',
+             '--eval_interval=40'] + TINY)
+    losses = train_losses(p.stdout)
+    first, last = sum(losses[i] for i in range(1, 6)) / 5, sum(losses[i] for i in range(36, 41)) / 5
+    assert last < first - 0.5, losses
+    assert 'bigram' in p.stdout and 'eval 40: rnn' in p.stdout
+    ck = torch.load(tmp_path / 'ckpt.pt', map_location='cpu', weights_only=True)
+    assert ck['iter_num'] == 40 and ck['trainer'] == 'smt'
+    assert not any(k.startswith(('_orig_mod', 'module')) for k in list(ck['rnn']) + list(ck['teacher']))
+    # the saved RNN is usable alone: its readout is the teacher's decoder
+    for k, v in ck['teacher'].items():
+        if k.startswith('decoder.'):
+            assert torch.equal(ck['rnn']['readout.' + k[len('decoder.'):]], v)
+    assert not list(tmp_path.glob('*.tmp*'))  # the atomic write left no temp file
+
+
+def test_resume_continues_exactly(tiny_data, tmp_path):
+    common = [f'--dataset={tiny_data}', '--eval_interval=4', '--lr_decay=constant'] + TINY
+    full = run(['train_smt.py', f'--out_dir={tmp_path / "full"}', '--max_iters=8'] + common)
+    run(['train_smt.py', f'--out_dir={tmp_path / "cut"}', '--max_iters=4'] + common)
+    resumed = run(['train_smt.py', f'--out_dir={tmp_path / "cut"}', '--max_iters=8', '--init_from=resume'] + common)
+    a, b = train_losses(full.stdout), train_losses(resumed.stdout)
+    assert sorted(b) == [5, 6, 7, 8] and all(a[i] == b[i] for i in b), (a, b)
+    ck_a = torch.load(tmp_path / 'full' / 'ckpt.pt', weights_only=True)
+    ck_b = torch.load(tmp_path / 'cut' / 'ckpt.pt', weights_only=True)
+    for part in ('rnn', 'teacher'):
+        for k in ck_a[part]:
+            assert torch.equal(ck_a[part][k], ck_b[part][k]), k
+
+
+def test_two_processes_equal_one(tiny_data, tmp_path):
+    """Same global batch (gradient_accumulation_steps=2 split over 2 gloo processes) -> same parameters, up to
+    float summation order: all-reduce adds the two halves' gradients in another order than accumulation does."""
+    common = [f'--dataset={tiny_data}', '--max_iters=5', '--eval_interval=5', '--gradient_accumulation_steps=2'] + TINY
+    run(['train_smt.py', f'--out_dir={tmp_path / "one"}'] + common)
+    run(['torchrun', '--standalone', '--nproc_per_node=2', 'train_smt.py', f'--out_dir={tmp_path / "two"}'] + common)
+    a = torch.load(tmp_path / 'one' / 'ckpt.pt', weights_only=True)
+    b = torch.load(tmp_path / 'two' / 'ckpt.pt', weights_only=True)
+    for part in ('rnn', 'teacher'):
+        for k in a[part]:
+            torch.testing.assert_close(a[part][k], b[part][k], atol=1e-5, rtol=1e-4, msg=k)
+
+
+def user_error(args):
+    p = run(args, check=False)
+    assert p.returncode != 0
+    assert 'Traceback' not in p.stderr, p.stderr
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    assert lines and lines[-1].startswith('error: '), p.stderr
+    return lines[-1]
+
+
+def test_user_mistakes_give_one_line_errors(tiny_data, tiny_ckpt, tmp_path):
+    base = ['train_smt.py', f'--dataset={tiny_data}', f'--out_dir={tmp_path}'] + TINY
+    assert "unknown config key 'bach_size'" in user_error(base + ['--bach_size=3'])
+    assert "must be int" in user_error(base + ['--max_iters=ten'])
+    assert "future_len" in user_error(base + ['--future_len=0'])
+    assert "dataset 'nope' not found" in user_error(['train_smt.py', '--dataset=nope'] + TINY)
+    assert "no checkpoint" in user_error(base + ['--init_from=resume'])
+    assert "fewer than one window" in user_error(base + ['--context_len=100000', '--max_iters=1'])
+    # a corrupt checkpoint is reported, and left as it was
+    (tmp_path / 'ckpt.pt').write_bytes(b'not a checkpoint')
+    assert "not a readable checkpoint" in user_error(base + ['--init_from=resume'])
+    assert (tmp_path / 'ckpt.pt').read_bytes() == b'not a checkpoint'
+    # a checkpoint of another model size is refused on resume, not silently reshaped
+    shutil.copy(os.path.join(tiny_ckpt, 'ckpt.pt'), tmp_path / 'ckpt.pt')
+    assert "other model settings" in user_error(base + ['--init_from=resume', '--d_model=64'])
+    # a corrupt data file
+    bad = tmp_path / 'bad'
+    shutil.copytree(tiny_data, bad)
+    with open(bad / 'train.bin', 'ab') as f:
+        f.write(b'x')
+    assert "truncated" in user_error(['train_smt.py', f'--dataset={bad}'] + TINY)
