@@ -133,11 +133,13 @@ def load_data(dataset, sys_, prepare=True):
 
 
 def sample_windows(data, n, length, generator):
-    """n random windows of `length` tokens from a token stream, as an int64 tensor (n, length)."""
-    if len(data) < length + 1:
+    """n random windows from a token stream: inputs x (n, length) and next-token targets y (n, length), int64.
+    Every dataset reaches the models as such (x, y) pairs; a target of -1 is ignored by every loss."""
+    if len(data) < length + 2:
         fail(f"the data has {len(data)} tokens, fewer than one window of {length}; use a shorter context/sequence")
-    ix = torch.randint(len(data) - length, (n,), generator=generator).tolist()
-    return torch.from_numpy(np.stack([data[i:i + length].astype(np.int64) for i in ix]))
+    ix = torch.randint(len(data) - length - 1, (n,), generator=generator).tolist()
+    chunks = torch.from_numpy(np.stack([data[i:i + length + 1].astype(np.int64) for i in ix]))
+    return chunks[:, :-1], chunks[:, 1:]
 
 
 def step_generator(seed, iter_num, index):
@@ -248,40 +250,39 @@ class Throughput:
 # evaluation of the RNN alone and the baselines it must beat
 
 def eval_sequences(val, n_seqs, seq_len, seed=0):
-    """The fixed validation sequences: the same tokens for every checkpoint and every trainer."""
+    """The fixed validation sequences (x, y): the same tokens for every checkpoint and every trainer."""
     return sample_windows(val, n_seqs, seq_len, torch.Generator().manual_seed(seed))
 
 
 @torch.no_grad()
-def rnn_nll(rnn, seqs, ctx, m0=None, batch_size=16):
-    """Teacher-forced run of the RNN alone over seqs (N, L): memory m_0 (the RNN's initial memory unless m0 is
-    given, (N, K, d)) predicts token 0, m_t (after tokens 0..t-1) predicts token t. Returns per-token NLL in nats,
-    (N, L), on the CPU. Time runs sequentially through step; the readout is batched over all timesteps."""
+def rnn_nll(rnn, x, y, ctx, m0=None, batch_size=16):
+    """Teacher-forced run of the RNN alone over x (N, L) from its initial memory (or from m0, (N, K, d)): the memory
+    after x_0..x_t predicts y_t. Returns the per-position NLL in nats (N, L) on the CPU, 0 where y is -1.
+    Time runs sequentially through the RNN; the readout is batched over all timesteps."""
     device = next(rnn.parameters()).device
     out = []
-    for i in range(0, seqs.size(0), batch_size):
-        x = seqs[i:i + batch_size].to(device)
+    for i in range(0, x.size(0), batch_size):
+        xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
         with ctx:
-            m = rnn.initial_memory(x.size(0)) if m0 is None else m0[i:i + batch_size].to(device)
-            ms = torch.cat([m[:, None], rnn.run(m, x[:, :-1])], dim=1)  # (b, L, K, d)
-            logits = rnn.logits(ms)
-        out.append(F.cross_entropy(logits.float().flatten(0, 1), x.flatten(), reduction='none').view(x.shape).cpu())
+            m = rnn.initial_memory(xb.size(0)) if m0 is None else m0[i:i + batch_size].to(device)
+            logits = rnn.logits(rnn.run(m, xb))  # (b, L, V)
+        nll = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten(), ignore_index=-1, reduction='none')
+        out.append(nll.view(yb.shape).cpu())
     return torch.cat(out)
 
 
-def ngram_baselines(train, seqs, vocab_size, max_train_tokens=20_000_000):
-    """Unigram and bigram (add-one smoothed, counted on train) bits/token on the eval sequences, scored like the
-    RNN: the first token of each sequence by the unigram, every later one given its predecessor."""
+def ngram_baselines(train, x, y, vocab_size, max_train_tokens=20_000_000):
+    """Unigram p(y_t) and bigram p(y_t | x_t) bits/token on (x, y), add-one smoothed, counted on the train stream:
+    the baselines an RNN scored on the same positions must beat."""
     tr = np.asarray(train[:max_train_tokens], dtype=np.int64)
     uni = np.bincount(tr, minlength=vocab_size) + 1.0
     log_uni = np.log(uni / uni.sum())
     pairs, counts = np.unique(tr[:-1] * vocab_size + tr[1:], return_counts=True)
-    s = seqs.numpy().astype(np.int64)
-    q = (s[:, :-1] * vocab_size + s[:, 1:]).ravel()
+    keep = (y >= 0).numpy()
+    a, b = x.numpy()[keep].astype(np.int64), y.numpy()[keep].astype(np.int64)
+    q = a * vocab_size + b
     pos = np.clip(np.searchsorted(pairs, q), 0, len(pairs) - 1)
     c_ab = np.where(pairs[pos] == q, counts[pos], 0)
-    c_a = np.bincount(tr[:-1], minlength=vocab_size)[s[:, :-1].ravel()]
-    log_bi = np.log((c_ab + 1.0) / (c_a + vocab_size))
-    unigram = -log_uni[s].mean() * LOG2E
-    bigram = -(log_uni[s[:, 0]].sum() + log_bi.sum()) / s.size * LOG2E
-    return float(unigram), float(bigram)
+    c_a = np.bincount(tr[:-1], minlength=vocab_size)[a]
+    bigram = -np.log((c_ab + 1.0) / (c_a + vocab_size)).mean() * LOG2E
+    return float(-log_uni[b].mean() * LOG2E), float(bigram)

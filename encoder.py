@@ -91,17 +91,18 @@ class SMTObjective(nn.Module):
         self.teacher, self.rnn = teacher, rnn
         self.w_dec, self.w_dyn, self.w_unif = w_dec, w_dyn, w_unif
 
-    def forward(self, tokens, n_ctx, unif_idx):
-        """tokens (B, Tc+Tf): the past x_{t-Tc+1..t}, then x_{t+1..t+Tf}; n_ctx (B,): how much of the past is real
-        (the last n_ctx[b] tokens of it); unif_idx: which of the B*K memory tokens enter the uniformity loss.
+    def forward(self, x, y, n_ctx, unif_idx):
+        """x, y (B, Tc+Tf): a window of inputs and their next-token targets (-1: ignored), with the present x_t at
+        index Tc-1: the past x_{t-Tc+1..t}, then x_{t+1..}. n_ctx (B,): how much of the past is real (its last
+        n_ctx[b] tokens); unif_idx: which of the B*K memory tokens enter the uniformity loss.
         Returns the weighted loss and its terms (dec, dyn, unif), detached, for logging."""
-        Tc, K = self.teacher.cfg.context_len, self.teacher.cfg.n_mem
-        m_t = self.teacher.encode(tokens[:, :Tc], n_ctx)
+        Tc, Tf, K = self.teacher.cfg.context_len, self.teacher.cfg.future_len, self.teacher.cfg.n_mem
+        m_t = self.teacher.encode(x[:, :Tc], n_ctx)
         # the same window slid by one: the past now ends at x_{t+1} (and grows by one if it was short)
-        m_next = self.teacher.encode(tokens[:, 1:Tc + 1], torch.clamp(n_ctx + 1, max=Tc))
-        logits = self.teacher.decode(m_t, tokens[:, Tc:-1])
-        l_dec = F.cross_entropy(logits.float().flatten(0, 1), tokens[:, Tc:].flatten(), ignore_index=-1)
-        l_dyn = F.mse_loss(self.rnn.step(m_t, tokens[:, Tc]).float(), m_next.float())
+        m_next = self.teacher.encode(x[:, 1:Tc + 1], torch.clamp(n_ctx + 1, max=Tc))
+        logits = self.teacher.decode(m_t, x[:, Tc:Tc + Tf - 1])  # predicts y_t .. y_{t+Tf-1}
+        l_dec = F.cross_entropy(logits.float().flatten(0, 1), y[:, Tc - 1:Tc - 1 + Tf].flatten(), ignore_index=-1)
+        l_dyn = F.mse_loss(self.rnn.step(m_t, x[:, Tc]).float(), m_next.float())
         l_unif = uniformity_loss(m_t[unif_idx // K, unif_idx % K])
         loss = self.w_dec * l_dec + self.w_dyn * l_dyn + self.w_unif * l_unif
         return loss, torch.stack([l_dec, l_dyn, l_unif]).detach()

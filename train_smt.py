@@ -100,7 +100,7 @@ if gradient_accumulation_steps % sys_['world_size']:
 accum_local = gradient_accumulation_steps // sys_['world_size']
 train_data, val_data, meta = load_data(dataset, sys_)
 vocab_size = int(meta['vocab_size'])
-window = context_len + future_len  # tokens per training window: Tc of past, then x_{t+1} .. x_{t+Tf}
+window = context_len + future_len  # a training window: Tc tokens of past ending at x_t, then x_{t+1} .. x_{t+Tf}
 
 rnn_cfg = RNNConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=n_head, backbone=backbone,
                     n_rnn_layer=n_rnn_layer, n_dec_layer=n_dec_layer, max_pos=context_len + n_mem + future_len)
@@ -112,11 +112,11 @@ teacher_cfg = TeacherConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model,
 def get_batch(iter_num, index):
     """Micro-batch `index` of the global batch at iter_num: windows, their context lengths, uniformity samples."""
     g = step_generator(seed, iter_num, index)
-    tokens = sample_windows(train_data, batch_size, window, g)
+    x, y = sample_windows(train_data, batch_size, window, g)
     short = torch.rand(batch_size, generator=g) < short_ctx_frac
     n_ctx = torch.where(short, torch.randint(0, context_len, (batch_size,), generator=g), context_len)
     unif_idx = torch.randperm(batch_size * n_mem, generator=g)[:unif_tokens]
-    return [t.to(dev, non_blocking=True) for t in (tokens, n_ctx, unif_idx)]
+    return [t.to(dev, non_blocking=True) for t in (x, y, n_ctx, unif_idx)]
 
 
 # -----------------------------------------------------------------------------
@@ -163,8 +163,8 @@ def sync_rnn():
 # -----------------------------------------------------------------------------
 # evaluation: the same validation tokens every time, split across processes and summed
 val_windows = sample_windows(val_data, eval_windows, window, torch.Generator().manual_seed(seed + 1))
-val_seqs = eval_sequences(val_data, eval_seqs, eval_seq_len)
-unigram_bits, bigram_bits = ngram_baselines(train_data, val_seqs, vocab_size)
+val_x, val_y = eval_sequences(val_data, eval_seqs, eval_seq_len)
+unigram_bits, bigram_bits = ngram_baselines(train_data, val_x, val_y, vocab_size)
 
 
 @torch.no_grad()
@@ -177,21 +177,21 @@ def evaluate():
     sums = torch.zeros(7, dtype=torch.float64)
     mine = list(range(sys_['rank'], eval_windows, sys_['world_size']))
     for i in range(0, len(mine), batch_size):
-        toks = val_windows[mine[i:i + batch_size]].to(dev)
-        n = toks.size(0)
+        x, y = (v[mine[i:i + batch_size]].to(dev) for v in val_windows)
+        n = x.size(0)
         full = torch.full((n,), context_len, device=dev)
         idx = torch.randperm(n * n_mem, generator=torch.Generator().manual_seed(0))[:unif_tokens].to(dev)
         with ctx:
-            _, terms = smt(toks, full, idx)
-            logits = teacher.decode(teacher.encode(toks[:, :context_len], full), toks[:, context_len:context_len])
-        ce0 = F.cross_entropy(logits[:, 0].float(), toks[:, context_len])
+            _, terms = smt(x, y, full, idx)
+            logits = teacher.decode(teacher.encode(x[:, :context_len], full), x[:, :0])
+        ce0 = F.cross_entropy(logits[:, 0].float(), y[:, context_len - 1])
         sums[:4] += torch.cat([terms.double().cpu(), ce0.double().cpu()[None]]) * n
         sums[4] += n
     rows = list(range(sys_['rank'], eval_seqs, sys_['world_size']))
     if rows:
-        nll = rnn_nll(rnn, val_seqs[rows], ctx, batch_size=batch_size)
+        nll = rnn_nll(rnn, val_x[rows], val_y[rows], ctx, batch_size=batch_size)
         sums[5] += nll.double().sum()
-        sums[6] += nll.numel()
+        sums[6] += (val_y[rows] >= 0).sum()
     s = all_reduce_sum(sums.to(dev), sys_).cpu().tolist()
     smt.train()
     return dict(dec=s[0] / s[4], dyn=s[1] / s[4], unif=s[2] / s[4], teacher_bits=s[3] / s[4] * LOG2E,
@@ -245,11 +245,11 @@ while True:
     # one optimisation step over the global batch; this process takes its share of the micro-batches
     terms = torch.zeros(3, device=dev)
     for micro in range(accum_local):
-        tokens, n_ctx, unif_idx = get_batch(iter_num, sys_['rank'] * accum_local + micro)
+        x, y, n_ctx, unif_idx = get_batch(iter_num, sys_['rank'] * accum_local + micro)
         if sys_['ddp']:  # sync gradients on the last micro-step only; must be set before the forward
             train_step.require_backward_grad_sync = micro == accum_local - 1
         with ctx:
-            loss, t = train_step(tokens, n_ctx, unif_idx)
+            loss, t = train_step(x, y, n_ctx, unif_idx)
         (loss / accum_local).backward()
         terms += t / accum_local
     # clip separately, so the teacher's large early gradients do not shrink the RNN's updates (0: no clipping)

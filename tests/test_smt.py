@@ -8,9 +8,9 @@ from encoder import SMTObjective
 
 def batch(B=4, Tc=8, Tf=3, K=3, seed=0):
     g = torch.Generator().manual_seed(seed)
-    tokens = torch.randint(0, 16, (B, Tc + Tf), generator=g)
+    stream = torch.randint(0, 16, (B, Tc + Tf + 1), generator=g)
     n_ctx = torch.tensor([Tc, Tc, 2, 0])[:B]
-    return tokens, n_ctx, torch.randperm(B * K, generator=g)
+    return stream[:, :-1], stream[:, 1:], n_ctx, torch.randperm(B * K, generator=g)
 
 
 def test_dyn_gradient_reaches_the_rnn_through_one_step_only():
@@ -18,17 +18,17 @@ def test_dyn_gradient_reaches_the_rnn_through_one_step_only():
     calls = []
     rnn.updater.register_forward_hook(lambda *a: calls.append(1))
     objective = SMTObjective(teacher, rnn, w_dec=0.0, w_dyn=1.0, w_unif=0.0)
-    tokens, n_ctx, idx = batch()
-    loss, terms = objective(tokens, n_ctx, idx)
+    x, y, n_ctx, idx = batch()
+    loss, terms = objective(x, y, n_ctx, idx)
     loss.backward()
     assert len(calls) == 1  # one updater application for the whole batch of transitions: no unrolling
     got = [p.grad.clone() for p in rnn.updater.parameters()]
     # the same gradient from one step on detached teacher memories: nothing else reaches the RNN
     rnn.zero_grad()
     with torch.no_grad():
-        m_t = teacher.encode(tokens[:, :8], n_ctx)
-        m_next = teacher.encode(tokens[:, 1:9], torch.clamp(n_ctx + 1, max=8))
-    torch.nn.functional.mse_loss(rnn.step(m_t, tokens[:, 8]), m_next).backward()
+        m_t = teacher.encode(x[:, :8], n_ctx)
+        m_next = teacher.encode(x[:, 1:9], torch.clamp(n_ctx + 1, max=8))
+    torch.nn.functional.mse_loss(rnn.step(m_t, x[:, 8]), m_next).backward()
     for a, b in zip(got, [p.grad for p in rnn.updater.parameters()]):
         torch.testing.assert_close(a, b)
     # no stop-gradient: L_dyn also trains the encoder (through m_t and m_{t+1}) and the registers
@@ -59,3 +59,13 @@ def test_compiled_step_matches_eager():
     eager, _ = objective(*args)
     compiled, _ = torch.compile(objective)(*args)
     torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=1e-5)
+
+
+def test_decoder_targets_are_the_next_tokens():
+    teacher, rnn = tiny_models()
+    x, y, n_ctx, idx = batch()
+    loss, terms = SMTObjective(teacher, rnn, w_dec=1.0, w_dyn=0.0, w_unif=0.0)(x, y, n_ctx, idx)
+    # on a stream y_t = x_{t+1}: the decoder reading x_{t+1..t+Tf-1} must predict x_{t+1..t+Tf}
+    logits = teacher.decode(teacher.encode(x[:, :8], n_ctx), x[:, 8:10])
+    want = torch.nn.functional.cross_entropy(logits.flatten(0, 1), x[:, 8:11].flatten())
+    torch.testing.assert_close(loss, want)
