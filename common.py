@@ -227,14 +227,19 @@ class Logger:
 
 
 class Throughput:
-    """Smoothed seconds per iteration (first iterations, which include compilation, are dropped) -> rates and ETA."""
+    """Smoothed seconds per iteration (first iterations, which include compilation, are dropped) -> rates and ETA;
+    train_seconds adds up the time spent in training steps (evaluations excluded)."""
 
     def __init__(self):
-        self.t0, self.dt = time.time(), None
+        self.t0, self.dt, self.train_seconds = time.time(), None, 0.0
+
+    def restart(self):
+        self.t0 = time.time()
 
     def tick(self, it, start_iter):
         t1 = time.time()
         dt, self.t0 = t1 - self.t0, t1
+        self.train_seconds += dt
         if it - start_iter >= 2:
             self.dt = dt if self.dt is None else 0.9 * self.dt + 0.1 * dt
         return dt

@@ -64,6 +64,7 @@ unif_tokens = 512
 # optimizer
 learning_rate = 3e-4
 max_iters = 150000
+max_time = 0.0  # seconds of training (evals excluded) after which the run evaluates, saves and stops; 0: no limit
 weight_decay = 0.01
 beta1 = 0.9
 beta2 = 0.95
@@ -230,7 +231,10 @@ while True:
     lr = lr_at(iter_num, max_iters, learning_rate, warmup_frac, lr_decay, min_lr)
     for group in optimizer.param_groups:
         group['lr'] = lr
-    if (iter_num % eval_interval == 0 and iter_num > start_iter) or iter_num == max_iters or eval_only:
+    out_of_time = 0 < max_time <= clock.train_seconds
+    if max_time > 0 and sys_['ddp']:  # all processes must agree, or the ones that go on wait forever
+        out_of_time = all_reduce_sum(torch.tensor(float(out_of_time), device=dev), sys_).item() > 0
+    if (iter_num % eval_interval == 0 and iter_num > start_iter) or iter_num == max_iters or out_of_time or eval_only:
         val = evaluate()
         if master:
             print(f"eval {iter_num}: rnn {val['rnn_bits']:.4f} bits/token (alone, from its initial memory) | teacher "
@@ -239,7 +243,8 @@ while True:
             logger.log({f'val/{k}': v for k, v in val.items()}, step=iter_num)
             if not eval_only:
                 checkpoint(val)
-    if iter_num >= max_iters or eval_only:
+        clock.restart()  # evaluation time counts neither in the throughput nor in max_time
+    if iter_num >= max_iters or out_of_time or eval_only:
         break
 
     # one optimisation step over the global batch; this process takes its share of the micro-batches
