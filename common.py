@@ -95,8 +95,35 @@ def prepare_command(dataset):
     return [sys.executable, script] + tok if os.path.isfile(script) else None
 
 
+class TokenStream:
+    """A dataset as two token streams (train, val: memmapped uint16) plus its meta dict. Every dataset type offers
+    the same two samplers, so the trainers and eval.py never look inside:
+      sequences(split, n, length, g) -> (x, y): windows of inputs and next-token targets (-1: ignored)
+      smt_windows(split, n, Tc, Tf, short_frac, g) -> (x, y, n_ctx): SMT windows of Tc + Tf with the present at
+        index Tc-1 and n_ctx real past tokens (a stream has an unbounded past: Tc, or shorter for short_frac)."""
+
+    def __init__(self, train, val, meta):
+        self.train, self.val, self.meta = train, val, meta
+        self.vocab_size = int(meta['vocab_size'])
+
+    def describe(self):
+        return f"{len(self.train):,} train tokens, vocab {self.vocab_size}"
+
+    def sequences(self, split, n, length, generator):
+        return sample_windows(self.train if split == 'train' else self.val, n, length, generator)
+
+    def smt_windows(self, split, n, context_len, future_len, short_frac, generator):
+        x, y = self.sequences(split, n, context_len + future_len, generator)
+        short = torch.rand(n, generator=generator) < short_frac
+        n_ctx = torch.where(short, torch.randint(0, context_len, (n,), generator=generator), context_len)
+        return x, y, n_ctx
+
+    def baselines(self, x, y):
+        return ngram_baselines(self.train, x, y, self.vocab_size)
+
+
 def load_data(dataset, sys_, prepare=True):
-    """Returns (train, val, meta): memmapped uint16 token arrays and the meta dict. A missing dataset is prepared
+    """Returns the dataset as a TokenStream (memmapped uint16 token arrays and the meta dict). A missing dataset is prepared
     (on rank 0, the others wait), so the default run needs no separate step. A dataset with a '/' in its name is
     a folder path holding those three files."""
     data_dir = dataset if '/' in dataset else os.path.join(ROOT, 'data', dataset)
@@ -129,7 +156,7 @@ def load_data(dataset, sys_, prepare=True):
             fail(f"{path} holds token {int(arr.max())} >= vocab_size {vocab_size} of meta.pkl; delete data/{dataset}/ "
                  f"and prepare it again")
         arrays.append(arr)
-    return arrays[0], arrays[1], meta
+    return TokenStream(arrays[0], arrays[1], meta)
 
 
 def sample_windows(data, n, length, generator):
@@ -254,9 +281,9 @@ class Throughput:
 # -----------------------------------------------------------------------------
 # evaluation of the RNN alone and the baselines it must beat
 
-def eval_sequences(val, n_seqs, seq_len, seed=0):
+def eval_sequences(data, n_seqs, seq_len, seed=0):
     """The fixed validation sequences (x, y): the same tokens for every checkpoint and every trainer."""
-    return sample_windows(val, n_seqs, seq_len, torch.Generator().manual_seed(seed))
+    return data.sequences('val', n_seqs, seq_len, torch.Generator().manual_seed(seed))
 
 
 @torch.no_grad()

@@ -26,8 +26,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 import configurator
 from common import (LOG2E, Logger, Throughput, all_reduce_sum, cleanup_system, compile_enabled, device_name,
-                    eval_sequences, load_checkpoint, load_data, lr_at, make_optimizer, ngram_baselines, peak_flops,
-                    raw_module, rnn_nll, sample_windows, save_checkpoint, setup_system, step_generator)
+                    eval_sequences, load_checkpoint, load_data, lr_at, make_optimizer, peak_flops, raw_module, rnn_nll,
+                    save_checkpoint, setup_system, step_generator)
 from encoder import SMTObjective, Teacher, TeacherConfig
 from model import RNN, RNNConfig, transformer_flops
 
@@ -99,8 +99,8 @@ if gradient_accumulation_steps % sys_['world_size']:
     configurator.fail(f"gradient_accumulation_steps={gradient_accumulation_steps} must be a multiple of the "
                       f"number of processes ({sys_['world_size']})")
 accum_local = gradient_accumulation_steps // sys_['world_size']
-train_data, val_data, meta = load_data(dataset, sys_)
-vocab_size = int(meta['vocab_size'])
+data = load_data(dataset, sys_)
+vocab_size = data.vocab_size
 window = context_len + future_len  # a training window: Tc tokens of past ending at x_t, then x_{t+1} .. x_{t+Tf}
 
 rnn_cfg = RNNConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=n_head, backbone=backbone,
@@ -113,9 +113,7 @@ teacher_cfg = TeacherConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model,
 def get_batch(iter_num, index):
     """Micro-batch `index` of the global batch at iter_num: windows, their context lengths, uniformity samples."""
     g = step_generator(seed, iter_num, index)
-    x, y = sample_windows(train_data, batch_size, window, g)
-    short = torch.rand(batch_size, generator=g) < short_ctx_frac
-    n_ctx = torch.where(short, torch.randint(0, context_len, (batch_size,), generator=g), context_len)
+    x, y, n_ctx = data.smt_windows('train', batch_size, context_len, future_len, short_ctx_frac, g)
     unif_idx = torch.randperm(batch_size * n_mem, generator=g)[:unif_tokens]
     return [t.to(dev, non_blocking=True) for t in (x, y, n_ctx, unif_idx)]
 
@@ -163,14 +161,15 @@ def sync_rnn():
 
 # -----------------------------------------------------------------------------
 # evaluation: the same validation tokens every time, split across processes and summed
-val_windows = sample_windows(val_data, eval_windows, window, torch.Generator().manual_seed(seed + 1))
-val_x, val_y = eval_sequences(val_data, eval_seqs, eval_seq_len)
-unigram_bits, bigram_bits = ngram_baselines(train_data, val_x, val_y, vocab_size)
+val_windows = data.smt_windows('val', eval_windows, context_len, future_len, 0.0,
+                               torch.Generator().manual_seed(seed + 1))
+val_x, val_y = eval_sequences(data, eval_seqs, eval_seq_len)
+unigram_bits, bigram_bits = data.baselines(val_x, val_y)
 
 
 @torch.no_grad()
 def evaluate():
-    """SMT losses and the teacher's next-token CE on the validation windows (full context), and the RNN's own
+    """SMT losses and the teacher's next-token CE on the validation windows (full past), and the RNN's own
     teacher-forced CE on the validation sequences, run from its initial memory with no encoder."""
     smt.eval()
     sync_rnn()
@@ -178,14 +177,13 @@ def evaluate():
     sums = torch.zeros(7, dtype=torch.float64)
     mine = list(range(sys_['rank'], eval_windows, sys_['world_size']))
     for i in range(0, len(mine), batch_size):
-        x, y = (v[mine[i:i + batch_size]].to(dev) for v in val_windows)
+        x, y, n_ctx = (v[mine[i:i + batch_size]].to(dev) for v in val_windows)
         n = x.size(0)
-        full = torch.full((n,), context_len, device=dev)
         idx = torch.randperm(n * n_mem, generator=torch.Generator().manual_seed(0))[:unif_tokens].to(dev)
         with ctx:
-            _, terms = smt(x, y, full, idx)
-            logits = teacher.decode(teacher.encode(x[:, :context_len], full), x[:, :0])
-        ce0 = F.cross_entropy(logits[:, 0].float(), y[:, context_len - 1])
+            _, terms = smt(x, y, n_ctx, idx)
+            logits = teacher.decode(teacher.encode(x[:, :context_len], n_ctx), x[:, :0])
+        ce0 = F.cross_entropy(logits[:, 0].float(), y[:, context_len - 1], ignore_index=-1)
         sums[:4] += torch.cat([terms.double().cpu(), ce0.double().cpu()[None]]) * n
         sums[4] += n
     rows = list(range(sys_['rank'], eval_seqs, sys_['world_size']))
@@ -203,7 +201,7 @@ def checkpoint(val):
     sync_rnn()  # a checkpoint's RNN is always usable on its own
     save_checkpoint(os.path.join(out_dir, 'ckpt.pt'), {
         'trainer': 'smt', 'iter_num': iter_num, 'config': config, 'val': val,
-        'meta': {'dataset': dataset, 'vocab_size': vocab_size, 'tokenizer': meta.get('tokenizer', 'bytes')},
+        'meta': {'dataset': dataset, 'vocab_size': vocab_size, 'tokenizer': data.meta.get('tokenizer', 'bytes')},
         'rnn_args': asdict(rnn_cfg), 'rnn': raw_module(rnn).state_dict(),
         'teacher_args': asdict(teacher_cfg), 'teacher': teacher.state_dict(),
         'optimizer': optimizer.state_dict()})
@@ -212,7 +210,7 @@ def checkpoint(val):
 # -----------------------------------------------------------------------------
 # training loop
 if master:
-    print(f"SMT on {dataset} ({len(train_data):,} train tokens, vocab {vocab_size}) | {device_name(dev)} x "
+    print(f"SMT on {dataset} ({data.describe()}) | {device_name(dev)} x "
           f"{sys_['world_size']} | teacher {teacher.num_params() / 1e6:.2f}M params, RNN {rnn.num_params() / 1e6:.2f}M "
           f"({backbone}, memory {n_mem}x{d_model}) | global batch {batch_size * gradient_accumulation_steps} windows "
           f"of Tc={context_len} + Tf={future_len}")
