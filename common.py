@@ -176,6 +176,21 @@ def step_generator(seed, iter_num, index):
     return torch.Generator().manual_seed(hash((seed, iter_num, index)) & 0x7FFF_FFFF_FFFF_FFFF)
 
 
+def batch_plan(accum_steps, batch_size, rank, world_size):
+    """This process's share of a global batch of accum_steps micro-batches of batch_size rows, as a list of
+    (micro-batch index, row slice): whole micro-batches when their number divides among the processes, else the
+    same slice of every micro-batch's rows. Either way the N processes together see exactly one process's batch.
+    (In the second case, terms computed over a whole micro-batch, such as the uniformity loss, see a slice of it.)"""
+    if accum_steps % world_size == 0:
+        per = accum_steps // world_size
+        return [(rank * per + j, slice(None)) for j in range(per)]
+    if batch_size % world_size == 0:
+        per = batch_size // world_size
+        return [(i, slice(rank * per, (rank + 1) * per)) for i in range(accum_steps)]
+    fail(f"the global batch does not split over {world_size} processes: make gradient_accumulation_steps="
+         f"{accum_steps} or batch_size={batch_size} a multiple of {world_size}")
+
+
 # -----------------------------------------------------------------------------
 # optimisation
 

@@ -6,10 +6,12 @@ fails loudly instead of being ignored. Ints are accepted where the default is a 
     python train_smt.py config/lm.py --batch_size=32 --compile=False
 """
 import ast
+import difflib
 import os
 import sys
 
 CONFIGURABLE = (bool, int, float, str)
+REPO = os.path.dirname(os.path.abspath(__file__))
 
 
 def fail(msg):
@@ -18,8 +20,9 @@ def fail(msg):
 
 def _checked(key, value, defaults, where):
     if key not in defaults:
-        close = [k for k in defaults if k.split('_')[0] == key.split('_')[0]] or sorted(defaults)
-        fail(f"unknown config key '{key}' ({where}); did you mean one of: {', '.join(close)}")
+        close = difflib.get_close_matches(key, defaults, n=3)
+        hint = f"did you mean {' or '.join(close)}?" if close else f"valid keys: {', '.join(sorted(defaults))}"
+        fail(f"unknown config key '{key}' ({where}); {hint}")
     want = type(defaults[key])
     if want is float and type(value) is int:
         value = float(value)
@@ -36,9 +39,11 @@ def load(g, argv, default_config=None):
     if not files and default_config:
         files = [default_config]
     for path in files:
+        if not os.path.isfile(path) and os.path.isfile(os.path.join(REPO, path)):
+            path = os.path.join(REPO, path)  # config/x.py works from any working directory
         if not os.path.isfile(path):
             fail(f"config file '{path}' not found (config files live in config/, e.g. config/shakespeare.py)")
-        print(f"config: {path}")
+        print(f"config: {path}", file=sys.stderr)
         scope = {}
         with open(path) as f:
             exec(compile(f.read(), path, 'exec'), scope)
@@ -59,5 +64,5 @@ def load(g, argv, default_config=None):
         if key in defaults and type(defaults[key]) is str:
             value = raw  # a string key takes the text as written: --wandb_run_name=123
         g[key] = _checked(key, value, defaults, arg)
-        print(f"override: {key} = {g[key]!r}")
+        print(f"override: {key} = {g[key]!r}", file=sys.stderr)
     return {k: g[k] for k in defaults}

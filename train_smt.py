@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 import configurator
-from common import (LOG2E, Logger, Throughput, all_reduce_sum, cleanup_system, compile_enabled, device_name,
+from common import (LOG2E, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, compile_enabled, device_name,
                     eval_sequences, load_checkpoint, load_data, lr_at, make_optimizer, peak_flops, raw_module, rnn_nll,
                     save_checkpoint, setup_system, step_generator)
 from encoder import SMTObjective, Teacher, TeacherConfig
@@ -95,10 +95,7 @@ if n_mem * batch_size < 2:
 
 sys_ = setup_system(device, dtype, seed)
 master, dev, ctx = sys_['master'], sys_['device'], sys_['ctx']
-if gradient_accumulation_steps % sys_['world_size']:
-    configurator.fail(f"gradient_accumulation_steps={gradient_accumulation_steps} must be a multiple of the "
-                      f"number of processes ({sys_['world_size']})")
-accum_local = gradient_accumulation_steps // sys_['world_size']
+plan = batch_plan(gradient_accumulation_steps, batch_size, sys_['rank'], sys_['world_size'])
 data = load_data(dataset, sys_)
 vocab_size = data.vocab_size
 window = context_len + future_len  # a training window: Tc tokens of past ending at x_t, then x_{t+1} .. x_{t+Tf}
@@ -110,11 +107,12 @@ teacher_cfg = TeacherConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model,
                             future_len=future_len, max_pos=rnn_cfg.max_pos)
 
 
-def get_batch(iter_num, index):
-    """Micro-batch `index` of the global batch at iter_num: windows, their context lengths, uniformity samples."""
+def get_batch(iter_num, index, rows):
+    """Rows `rows` of micro-batch `index` of the global batch at iter_num: windows, their context lengths, and the
+    memory tokens that enter the uniformity loss."""
     g = step_generator(seed, iter_num, index)
-    x, y, n_ctx = data.smt_windows('train', batch_size, context_len, future_len, short_ctx_frac, g)
-    unif_idx = torch.randperm(batch_size * n_mem, generator=g)[:unif_tokens]
+    x, y, n_ctx = (v[rows] for v in data.smt_windows('train', batch_size, context_len, future_len, short_ctx_frac, g))
+    unif_idx = torch.randperm(x.size(0) * n_mem, generator=g)[:unif_tokens]
     return [t.to(dev, non_blocking=True) for t in (x, y, n_ctx, unif_idx)]
 
 
@@ -247,14 +245,14 @@ while True:
 
     # one optimisation step over the global batch; this process takes its share of the micro-batches
     terms = torch.zeros(3, device=dev)
-    for micro in range(accum_local):
-        x, y, n_ctx, unif_idx = get_batch(iter_num, sys_['rank'] * accum_local + micro)
+    for micro, (index, rows) in enumerate(plan):
+        x, y, n_ctx, unif_idx = get_batch(iter_num, index, rows)
         if sys_['ddp']:  # sync gradients on the last micro-step only; must be set before the forward
-            train_step.require_backward_grad_sync = micro == accum_local - 1
+            train_step.require_backward_grad_sync = micro == len(plan) - 1
         with ctx:
             loss, t = train_step(x, y, n_ctx, unif_idx)
-        (loss / accum_local).backward()
-        terms += t / accum_local
+        (loss / len(plan)).backward()
+        terms += t / len(plan)
     # clip separately, so the teacher's large early gradients do not shrink the RNN's updates (0: no clipping)
     rnn_norm = torch.nn.utils.clip_grad_norm_(rnn_params, grad_clip if grad_clip > 0 else float('inf'))
     teacher_norm = torch.nn.utils.clip_grad_norm_(teacher.parameters(), grad_clip if grad_clip > 0 else float('inf'))

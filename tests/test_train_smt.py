@@ -83,3 +83,11 @@ def test_user_mistakes_give_one_line_errors(tiny_data, tiny_ckpt, tmp_path):
     with open(bad / 'train.bin', 'ab') as f:
         f.write(b'x')
     assert "truncated" in user_error(['train_smt.py', f'--dataset={bad}'] + TINY)
+
+
+def test_wandb_offline(tiny_data, tmp_path):
+    pytest.importorskip('wandb')
+    run(['train_smt.py', f'--dataset={tiny_data}', f'--out_dir={tmp_path}', '--max_iters=4', '--eval_interval=4',
+         '--wandb_log=True'] + TINY, env={'WANDB_MODE': 'offline', 'WANDB_DIR': str(tmp_path), 'WANDB_SILENT': 'true'})
+    runs = list((tmp_path / 'wandb').glob('offline-run-*'))
+    assert len(runs) == 1 and list(runs[0].glob('*.wandb'))

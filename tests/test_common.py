@@ -1,0 +1,38 @@
+"""Plumbing: the split of a global batch over processes, the lr schedule, the n-gram baselines."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from common import batch_plan, lr_at, ngram_baselines
+
+
+@pytest.mark.parametrize('accum, batch, world', [(4, 8, 2), (1, 8, 2), (3, 4, 4), (2, 6, 1)])
+def test_batch_plan_covers_the_global_batch_once(accum, batch, world):
+    seen = []
+    for rank in range(world):
+        for index, rows in batch_plan(accum, batch, rank, world):
+            seen += [(index, r) for r in range(batch)[rows]]
+    assert sorted(seen) == [(i, r) for i in range(accum) for r in range(batch)]
+
+
+def test_batch_plan_that_cannot_split():
+    with pytest.raises(SystemExit, match='does not split over 2 processes'):
+        batch_plan(1, 3, 0, 2)
+
+
+def test_lr_schedule():
+    assert lr_at(0, 100, 1.0, 0.1, 'constant') == pytest.approx(0.1)
+    assert lr_at(50, 100, 1.0, 0.1, 'constant') == 1.0
+    assert lr_at(10, 100, 1.0, 0.1, 'cosine') == pytest.approx(1.0)
+    assert lr_at(100, 100, 1.0, 0.1, 'cosine', min_lr=0.1) == pytest.approx(0.1)
+
+
+def test_ngram_baselines_on_a_deterministic_stream():
+    train = np.array([0, 1, 2, 3] * 1000, dtype=np.uint16)
+    x = torch.tensor([[0, 1, 2]])
+    y = torch.tensor([[1, 2, -1]])  # -1 is ignored
+    unigram, bigram = ngram_baselines(train, x, y, vocab_size=4)
+    assert unigram == pytest.approx(2.0, abs=1e-3)  # four equally frequent symbols
+    assert bigram == pytest.approx(-math.log2(1001 / 1004), abs=1e-6)  # add-one smoothed certainty
