@@ -230,7 +230,7 @@ def load_checkpoint(path, need=('rnn', 'rnn_args', 'config', 'iter_num')):
     if not os.path.isfile(path):
         fail(f"no checkpoint at {path}; train one first (python train_smt.py) or pass --out_dir / --ckpt")
     try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+        ckpt = torch.load(path, map_location='cpu', weights_only=True, mmap=True)  # parts unused are never read
     except Exception as e:
         fail(f"{path} is not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
              f"it may be truncated or from another project: retrain, or point to another file")
@@ -333,3 +333,28 @@ def ngram_baselines(train, x, y, vocab_size, max_train_tokens=20_000_000):
     c_a = np.bincount(tr[:-1], minlength=vocab_size)[a]
     bigram = -np.log((c_ab + 1.0) / (c_a + vocab_size)).mean() * LOG2E
     return float(-log_uni[b].mean() * LOG2E), float(bigram)
+
+
+@torch.no_grad()
+def memory_drift(rnn, teacher, x, ctx, from_encoder, steps, batch_size=16):
+    """Drift of the RNN running on its own states: MSE(m^_j, m_j) after j steps, for j in steps, where m_j is the
+    teacher's memory of the same past. The rollout starts from the RNN's initial memory at x[:, 0] (the past then
+    grows from empty), or from the teacher's memory of x[:, :Tc] (the reference protocol). Returns {j: mse}."""
+    Tc = teacher.cfg.context_len
+    device = next(rnn.parameters()).device
+    off = Tc if from_encoder else 0
+    steps = [s for s in steps if 1 <= s <= x.size(1) - off]
+    total = torch.zeros(len(steps), dtype=torch.float64)
+    for i in range(0, x.size(0), batch_size):
+        xb = x[i:i + batch_size].to(device)
+        b = xb.size(0)
+        with ctx:
+            m = teacher.encode(xb[:, :Tc], torch.full((b,), Tc, device=device)) if from_encoder \
+                else rnn.initial_memory(b)
+            ms = rnn.run(m, xb[:, off:off + max(steps)])
+            for k, s in enumerate(steps):
+                p = off + s - 1  # the present after s steps
+                past = xb[:, max(0, p - Tc + 1):p + 1]
+                label = teacher.encode(F.pad(past, (Tc - past.size(1), 0)), torch.full((b,), past.size(1), device=device))
+                total[k] += (ms[:, s - 1].float() - label.float()).pow(2).mean(dim=(1, 2)).sum().double().cpu()
+    return {s: (total[k] / x.size(0)).item() for k, s in enumerate(steps)}

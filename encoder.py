@@ -106,3 +106,26 @@ class SMTObjective(nn.Module):
         l_unif = uniformity_loss(m_t[unif_idx // K, unif_idx % K])
         loss = self.w_dec * l_dec + self.w_dyn * l_dyn + self.w_unif * l_unif
         return loss, torch.stack([l_dec, l_dyn, l_unif]).detach()
+
+
+class DMTObjective(nn.Module):
+    """DAgger Memory Training (smt-method.md section 5): fine-tune the RNN on its *own* states. The RNN rolls out
+    from a start memory for Td steps; every k-th state is regressed onto the teacher's memory of the same past
+    (weight w_mse), and the readout learns to predict the next token from the (detached) states it will really see
+    (weight w_ce). With bptt=False the incoming state is detached at every step, so each label trains one step:
+    (m^_t, x_{t+1}) -> m_{t+1}, the one-step label on the RNN's own state. Holds only the RNN: the teacher's labels
+    are computed outside, without gradient, and the teacher stays out of any DDP wrapper."""
+
+    def __init__(self, rnn, w_mse=10.0, w_ce=1.0, bptt=False):
+        super().__init__()
+        self.rnn, self.w_mse, self.w_ce, self.bptt = rnn, w_mse, w_ce, bptt
+
+    def forward(self, m_start, x, y, label_steps, labels):
+        """m_start (B, K, d): the memory before x[:, 0]; x, y (B, Td): rollout inputs and next-token targets;
+        label_steps (J,): indices into the rollout; labels (B, J, K, d): the teacher's memories there.
+        Returns the weighted loss and its terms (mse, ce), detached, for logging."""
+        ms = self.rnn.run(m_start, x, detach=not self.bptt)  # (B, Td, K, d): the state after each input
+        l_mse = F.mse_loss(ms[:, label_steps].float(), labels.float())
+        logits = self.rnn.logits(ms.detach())  # the readout trains on the states, not through them
+        l_ce = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-1)
+        return self.w_mse * l_mse + self.w_ce * l_ce, torch.stack([l_mse, l_ce]).detach()

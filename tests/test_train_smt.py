@@ -15,7 +15,7 @@ def test_loss_falls_and_checkpoint_is_plain_data(tiny_data, tmp_path):
     losses = train_losses(p.stdout)
     first, last = sum(losses[i] for i in range(1, 6)) / 5, sum(losses[i] for i in range(36, 41)) / 5
     assert last < first - 0.5, losses
-    assert 'bigram' in p.stdout and 'eval 40: rnn' in p.stdout
+    assert 'bigram' in p.stdout and 'eval 40 (smt): rnn' in p.stdout
     ck = torch.load(tmp_path / 'ckpt.pt', map_location='cpu', weights_only=True)
     assert ck['iter_num'] == 40 and ck['trainer'] == 'smt'
     assert not any(k.startswith(('_orig_mod', 'module')) for k in list(ck['rnn']) + list(ck['teacher']))
@@ -67,6 +67,7 @@ def test_user_mistakes_give_one_line_errors(tiny_data, tiny_ckpt, tmp_path):
     assert "unknown config key 'bach_size'" in user_error(base + ['--bach_size=3'])
     assert "must be int" in user_error(base + ['--max_iters=ten'])
     assert "future_len" in user_error(base + ['--future_len=0'])
+    assert "n_head=3" in user_error(base + ['--n_head=3'])
     assert "dataset 'nope' not found" in user_error(['train_smt.py', '--dataset=nope'] + TINY)
     assert "no checkpoint" in user_error(base + ['--init_from=resume'])
     assert "fewer than one window" in user_error(base + ['--context_len=100000', '--max_iters=1'])

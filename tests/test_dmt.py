@@ -1,0 +1,88 @@
+"""DMT: the RNN learns on its own states, one step per label; the teacher never moves; runs resume exactly."""
+import os
+
+import torch
+
+from conftest import TINY, run, tiny_models, train_losses
+from encoder import DMTObjective
+
+DMT = ['--dmt_rollout_len=24', '--dmt_label_every=4', '--dmt_batch_size=8', '--eval_seq_len=48',
+       '--drift_steps=1,8,24,32']
+
+
+def rollout_inputs(rnn, B=4, Td=12, k=4):
+    torch.manual_seed(0)
+    x, y = torch.randint(0, 16, (B, Td)), torch.randint(0, 16, (B, Td))
+    steps = torch.arange(k - 1, Td, k)
+    labels = torch.nn.functional.rms_norm(torch.randn(B, len(steps), 3, 16), (16,))
+    return rnn.initial_memory(B).detach(), x, y, steps, labels
+
+
+def test_detached_rollout_trains_one_step_per_label():
+    _, rnn = tiny_models()
+    m0, x, y, steps, labels = rollout_inputs(rnn)
+    loss, (mse, ce) = DMTObjective(rnn, w_mse=1.0, w_ce=0.0)(m0, x, y, steps, labels)
+    loss.backward()
+    got = [p.grad.clone() for p in rnn.updater.parameters()]
+    # the same gradient from one step per label, each from the (detached) state the rollout had reached
+    rnn.zero_grad()
+    with torch.no_grad():
+        ms = rnn.run(m0, x)
+    total = 0
+    for j, s in enumerate(steps.tolist()):
+        prev = m0 if s == 0 else ms[:, s - 1]
+        total = total + torch.nn.functional.mse_loss(rnn.step(prev, x[:, s]), labels[:, j], reduction='sum')
+    (total / labels.numel()).backward()
+    for a, b in zip(got, [p.grad for p in rnn.updater.parameters()]):
+        torch.testing.assert_close(a, b)
+    # with bptt=True the gradient also flows back through earlier steps, so it differs
+    rnn.zero_grad()
+    DMTObjective(rnn, w_mse=1.0, w_ce=0.0, bptt=True)(m0, x, y, steps, labels)[0].backward()
+    assert any(not torch.allclose(a, p.grad) for a, p in zip(got, rnn.updater.parameters()))
+
+
+def test_readout_ce_does_not_reach_the_updater():
+    _, rnn = tiny_models()
+    loss, _ = DMTObjective(rnn, w_mse=0.0, w_ce=1.0)(*rollout_inputs(rnn))
+    loss.backward()
+    assert rnn.readout.head.weight.grad.abs().sum() > 0
+    assert all(p.grad is None or not p.grad.any() for p in rnn.updater.parameters())
+
+
+def test_dmt_freezes_the_teacher_and_reduces_drift(tiny_data, tmp_path):
+    run(['train_smt.py', f'--dataset={tiny_data}', f'--out_dir={tmp_path}', '--max_iters=60', '--eval_interval=100',
+         '--dmt_iters=40', '--dmt_learning_rate=3e-3'] + TINY + DMT)
+    smt = torch.load(tmp_path / 'ckpt_smt.pt', weights_only=True)
+    dmt = torch.load(tmp_path / 'ckpt.pt', weights_only=True)
+    assert smt['phase'] == 'smt' and dmt['phase'] == 'dmt' and dmt['iter_num'] == 100
+    for k, v in smt['teacher'].items():
+        assert torch.equal(v, dmt['teacher'][k]), k  # bitwise: DMT never touches the teacher
+    assert any(not torch.equal(v, dmt['rnn'][k]) for k, v in smt['rnn'].items())  # but trains the RNN
+    for start in ('init', 'enc'):
+        before, after = smt['val'][f'drift_{start}/24'], dmt['val'][f'drift_{start}/24']
+        assert after < before, (start, before, after)
+
+
+def test_dmt_resumes_exactly(tiny_data, tmp_path):
+    common = [f'--dataset={tiny_data}', '--max_iters=3', '--eval_interval=2', '--dmt_lr_decay=constant',
+              '--lr_decay=constant'] + TINY + DMT
+    full = run(['train_smt.py', f'--out_dir={tmp_path / "full"}', '--dmt_iters=4'] + common)
+    run(['train_smt.py', f'--out_dir={tmp_path / "cut"}', '--dmt_iters=1'] + common)
+    resumed = run(['train_smt.py', f'--out_dir={tmp_path / "cut"}', '--dmt_iters=4', '--init_from=resume'] + common)
+    a, b = train_losses(full.stdout), train_losses(resumed.stdout)
+    assert sorted(b) == [5, 6, 7] and all(a[i] == b[i] for i in b), (a, b)
+    ck_a = torch.load(tmp_path / 'full' / 'ckpt.pt', weights_only=True)
+    ck_b = torch.load(tmp_path / 'cut' / 'ckpt.pt', weights_only=True)
+    for k in ck_a['rnn']:
+        assert torch.equal(ck_a['rnn'][k], ck_b['rnn'][k]), k
+
+
+def test_sample_from_a_dmt_checkpoint_never_reads_the_encoder(tiny_data, tmp_path):
+    run(['train_smt.py', f'--dataset={tiny_data}', f'--out_dir={tmp_path}', '--max_iters=4', '--eval_interval=100',
+         '--dmt_iters=2'] + TINY + DMT)
+    args = ['sample.py', '--num_samples=2', '--max_new_tokens=30']
+    with_teacher = run(args + [f'--ckpt={tmp_path / "ckpt.pt"}']).stdout
+    ck = torch.load(tmp_path / 'ckpt.pt', weights_only=True)
+    del ck['teacher'], ck['teacher_args'], ck['optimizer']  # an RNN-only file: no encoder to read
+    torch.save(ck, tmp_path / 'rnn_only.pt')
+    assert run(args + [f'--ckpt={tmp_path / "rnn_only.pt"}']).stdout == with_teacher
