@@ -22,6 +22,7 @@ from .tasks import TASKS, solve  # noqa: F401 (solve: for tests and users)
 
 DEFAULT_LENGTH = 64
 CHUNK = 256  # the validation episodes are made CHUNK at a time, each chunk from its own seed
+ANCHOR_EVERY = 4  # smt_windows: one window in 4 has its present on a target
 TRAIN_KEY, VAL_KEY, BASELINE_KEY = 0x7A1, 0x7A2, 0x7A3  # first word of every seed: the three streams never overlap
 
 
@@ -70,22 +71,23 @@ class Episodes:
 
     def smt_windows(self, split, n, context_len, future_len, short_frac, generator):
         """One SMT window per episode around a present t in [-1, L-1] (t = -1: the empty past before the first
-        token, whose transition on x_0 starts the RNN from its initial memory). Even rows put the present on a
-        target, odd rows anywhere: the first guarantee every batch has targets, and give the decoder's first slot
-        (the RNN's readout) targets to learn from when targets are sparse (one per retrieval episode); the second
-        train the transitions everywhere in the episode. short_frac is not used: episodes already start short."""
+        token, whose transition on x_0 starts the RNN from its initial memory). One row in ANCHOR_EVERY (row 0
+        first) puts the present on a target, the others anywhere: the first guarantee every batch has targets, and
+        give the decoder's first slot (the RNN's readout) targets to learn from when targets are sparse (one per
+        retrieval episode); the others train the transitions evenly over the episode. short_frac is not used:
+        episodes already start short."""
         if context_len < self.length:
             self._note('ctx', f"context_len={context_len} < episode length {self.length}: the teacher sees only "
                               f"the last {context_len} tokens, so targets that depend on older ones are out of its reach")
         z, tgt = self.episodes(split, n, generator)
         y = targets(z, tgt)
         t = torch.randint(-1, self.length, (n,), generator=generator).numpy()
-        # even rows: the k-th target of the episode, k uniform
+        # anchored rows: the k-th target of the episode, k uniform
         has = y >= 0
         k = (torch.rand(n, generator=generator).numpy() * has.sum(1)).astype(np.int64)
         on_target = np.argmax(np.cumsum(has, 1) > k[:, None], axis=1)
-        even = (np.arange(n) % 2 == 0) & has.any(1)
-        t = np.where(even, on_target, t)
+        anchored = (np.arange(n) % ANCHOR_EVERY == 0) & has.any(1)
+        t = np.where(anchored, on_target, t)
         return windows(z, y, t, context_len, future_len)
 
     def baselines(self, x, y):
