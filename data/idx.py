@@ -41,8 +41,10 @@ def read_idx(path):
 def write_idx(path, array):
     """Write an array as an IDX file (gzipped if path ends in .gz); the inverse of read_idx."""
     array = np.asarray(array)
-    code = next(c for c, d in DTYPES.items() if np.dtype(d).kind == array.dtype.kind
-                and np.dtype(d).itemsize == array.dtype.itemsize)
+    code = next((c for c, d in DTYPES.items() if np.dtype(d).kind == array.dtype.kind
+                 and np.dtype(d).itemsize == array.dtype.itemsize), None)
+    if code is None:
+        raise ValueError(f"IDX has no type for {array.dtype} (uint8, int8, int16, int32, float32, float64)")
     with _open(path, 'wb') as f:
         f.write(bytes([0, 0, code, array.ndim]) + np.array(array.shape, dtype='>u4').tobytes())
         f.write(array.astype(np.dtype(DTYPES[code]).newbyteorder('>')).tobytes())
@@ -119,13 +121,16 @@ def write_pixels(out_dir, train_images, val_images, source):
 
 def prepare_images(out_dir, folders, urls, source_arg):
     """The whole prepare step of an MNIST-format dataset: the train and test image files -> write_pixels.
-    The test images are the validation stream. source_arg: a folder the user named (--source), or None."""
+    The test images are the validation stream. Looks in `folders`, then out_dir/raw/, then downloads from `urls`;
+    source_arg: a folder the user named (--source), the only place looked in then, or None."""
     names = ['train-images-idx3-ubyte', 't10k-images-idx3-ubyte']
+    raw_dir = os.path.join(out_dir, 'raw')  # where users drop IDX files, and where downloads go
+    folders = list(folders) + [raw_dir]
     if source_arg is not None:
         if not os.path.isdir(source_arg):
             sys.exit(f"error: --source={source_arg}: no such folder")
         folders, urls = [source_arg], []
-    paths, where = find_or_download(names, folders, urls, os.path.join(out_dir, 'raw'))
+    paths, where = find_or_download(names, folders, urls, raw_dir)
     print(f"source: {where}")
     images = []
     for p in paths:

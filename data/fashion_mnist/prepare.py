@@ -17,7 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 from data.idx import prepare_images  # noqa: E402
 
-FOLDERS = ['/usr/share/datasets/fashion-mnist', os.path.join(HERE, 'raw')]
+FOLDERS = ['/usr/share/datasets/fashion-mnist']  # then <out_dir>/raw/
 URLS = ['http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/']
 
 if __name__ == '__main__':

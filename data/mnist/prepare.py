@@ -16,7 +16,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 from data.idx import prepare_images  # noqa: E402
 
-FOLDERS = [os.path.join(HERE, 'raw')]
+FOLDERS = []  # only <out_dir>/raw/, which prepare_images always looks in
 # mirrors of the original release (yann.lecun.com often refuses scripted downloads), first that answers wins
 URLS = ['https://ossci-datasets.s3.amazonaws.com/mnist/', 'https://storage.googleapis.com/cvdf-datasets/mnist/']
 
