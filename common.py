@@ -125,14 +125,19 @@ class TokenStream:
 def load_data(dataset, sys_, prepare=True):
     """Returns the dataset as a TokenStream (memmapped uint16 token arrays and the meta dict). A missing dataset is prepared
     (on rank 0, the others wait), so the default run needs no separate step. A dataset with a '/' in its name is
-    a folder path holding those three files."""
+    a folder path holding those three files. 'synthetic:<task>[:<length>]' names a task generated on the fly."""
+    if dataset.split(':')[0] == 'synthetic':  # episodic tasks, no files: data/synthetic/
+        from data.synthetic import load_synthetic
+        return load_synthetic(dataset)
     data_dir = dataset if '/' in dataset else os.path.join(ROOT, 'data', dataset)
     paths = [os.path.join(data_dir, f) for f in ('train.bin', 'val.bin', 'meta.pkl')]
     if not all(map(os.path.isfile, paths)):
         cmd = None if '/' in dataset else prepare_command(dataset)
         if cmd is None:
+            known = sorted(d for d in os.listdir(os.path.join(ROOT, 'data'))
+                           if os.path.isfile(os.path.join(ROOT, 'data', d, 'prepare.py')))
             fail(f"dataset '{dataset}' not found: no {data_dir}/train.bin and no data/{dataset}/prepare.py "
-                 f"(datasets: {', '.join(sorted(d for d in os.listdir(os.path.join(ROOT, 'data')) if not d.startswith(('_', '.'))))})")
+                 f"(datasets: {', '.join(known)}, synthetic:<task>)")
         if not prepare:
             fail(f"dataset '{dataset}' is not prepared: run {' '.join(cmd[1:])}")
         if sys_['master']:

@@ -5,13 +5,22 @@ Generate with a trained RNN alone: readout -> sample -> step, O(1) time and memo
     python sample.py --start="ROMEO:" --num_samples=2  # the RNN reads the prompt itself, then continues
     python sample.py --start=FILE:prompt.txt
     python sample.py --seed_with_encoder=True --start="..."  # the reference mode: the teacher encodes the prompt
+    python sample.py --out_dir=out-fashion --num_samples=8    # pixel checkpoints: a PNG grid, not text
+
+A checkpoint of a pixel dataset (meta tokenizer 'pixels') draws images instead of text: one PNG (--png, default
+<out_dir>/samples.png) with a row of generated images and a row of held-out images over a row of their
+completions from the top half. The stream has no separators between images, so the RNN first reads one held-out
+image to find the raster phase, then draws the next image.
 """
+import math
+import os
 import sys
 
+import numpy as np
 import torch
 
 import configurator
-from common import load_checkpoint, setup_system
+from common import load_checkpoint, load_data, setup_system
 from model import RNN, RNNConfig
 
 out_dir = 'out-shakespeare'
@@ -25,6 +34,7 @@ seed = 1337
 device = 'cpu'
 dtype = 'float32'
 seed_with_encoder = False
+png = ''  # pixel checkpoints: where the image grid goes; default <out_dir>/samples.png
 configurator.load(globals(), sys.argv[1:])
 
 sys_ = setup_system(device, dtype, seed)
@@ -35,6 +45,7 @@ rnn = RNN(RNNConfig(**ck['rnn_args']))
 rnn.load_state_dict(ck['rnn'])
 rnn.to(sys_['device']).eval()
 
+pixels = tokenizer == 'pixels'
 if tokenizer == 'gpt2':
     import tiktoken
     enc = tiktoken.get_encoding('gpt2')
@@ -46,6 +57,8 @@ else:
 if start.startswith('FILE:'):
     with open(start[5:], encoding='utf-8') as f:
         start = f.read()
+if pixels and start:
+    configurator.fail("start= is a text prompt; a pixel checkpoint prompts itself with held-out images")
 prompt = encode(start)
 bad = sorted({t for t in prompt if t >= vocab_size})
 if bad:
@@ -53,25 +66,29 @@ if bad:
                       f"({meta.get('dataset', '?')}); use characters the training data has")
 if seed_with_encoder and 'teacher' not in ck:
     configurator.fail("seed_with_encoder=True needs a checkpoint with a teacher (an SMT checkpoint)")
+if seed_with_encoder:
+    from encoder import Teacher, TeacherConfig
+    teacher = Teacher(TeacherConfig(**ck['teacher_args']))
+    teacher.load_state_dict(ck['teacher'])
+    teacher.to(sys_['device']).eval()
 
-with torch.no_grad(), sys_['ctx']:
-    x = torch.tensor(prompt, dtype=torch.long, device=sys_['device'])[None].expand(num_samples, -1)
+
+def read(x):
+    """The memory after reading x (B, T): by the RNN alone from its initial memory, or (seed_with_encoder, the
+    reference protocol) by the teacher encoding the last Tc tokens."""
     if seed_with_encoder:
-        # the reference protocol: the teacher encodes the last Tc prompt tokens into the first memory
-        from encoder import Teacher, TeacherConfig
-        teacher = Teacher(TeacherConfig(**ck['teacher_args']))
-        teacher.load_state_dict(ck['teacher'])
-        teacher.to(sys_['device']).eval()
         Tc = teacher.cfg.context_len
         past = x[:, -Tc:]
-        n = torch.full((num_samples,), past.size(1), device=sys_['device'])
-        m = teacher.encode(torch.nn.functional.pad(past, (Tc - past.size(1), 0)), n)
-    else:
-        m = rnn.initial_memory(num_samples)
-        if x.size(1):
-            m = rnn.run(m, x)[:, -1]  # the RNN reads the prompt on its own
-    out = [[] for _ in range(num_samples)]
-    for _ in range(max_new_tokens):
+        n = torch.full((x.size(0),), past.size(1), device=sys_['device'])
+        return teacher.encode(torch.nn.functional.pad(past, (Tc - past.size(1), 0)), n)
+    m = rnn.initial_memory(x.size(0))
+    return rnn.run(m, x)[:, -1] if x.size(1) else m  # the RNN reads the prompt on its own
+
+
+def generate(m, n_tokens):
+    """readout -> sample -> step, n_tokens times from memory m: the tokens (B, n_tokens) as lists."""
+    out = [[] for _ in range(m.size(0))]
+    for _ in range(n_tokens):
         logits = rnn.logits(m).float() / temperature
         if top_k:
             v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
@@ -80,6 +97,56 @@ with torch.no_grad(), sys_['ctx']:
         m = rnn.step(m, nxt)
         for i, t in enumerate(nxt.tolist()):
             out[i].append(t)
+    return out
+
+
+def draw_images(rows, shape, path):
+    """rows: [(label, images (n, H*W) uint8, rows of the image given as a prompt or None)] -> one PNG grid."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    n = len(rows[0][1])
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.2 * n + 1.2, 1.3 * len(rows)), squeeze=False)
+    for r, (label, images, given) in enumerate(rows):
+        axes[r][0].set_title(label, loc='left', fontsize=8)
+        for c in range(n):
+            ax = axes[r][c]
+            ax.imshow(np.asarray(images[c], dtype=np.uint8).reshape(shape), cmap='gray', vmin=0, vmax=255)
+            if given:  # where the prompt ends and the RNN's pixels begin
+                ax.axhline(given - 0.5, color='red', linewidth=0.8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+if pixels:
+    data = load_data(meta['dataset'], sys_, prepare=False)
+    shape = tuple(data.meta.get('image_shape', (28, 28)))
+    n_pix, half = math.prod(shape), shape[0] // 2 * math.prod(shape[1:])  # the top half: whole rows
+    n_val = len(data.val) // n_pix
+    if n_val < 2:
+        configurator.fail(f"{meta['dataset']} has {n_val} held-out images; sampling needs at least 2")
+    pick = torch.randint(n_val - 1, (num_samples,), generator=torch.Generator().manual_seed(seed))
+    a = torch.from_numpy(np.stack([data.val[i * n_pix:(i + 1) * n_pix] for i in pick.tolist()]).astype(np.int64))
+    b = torch.from_numpy(np.stack([data.val[(i + 1) * n_pix:(i + 2) * n_pix] for i in pick.tolist()]).astype(np.int64))
+    with torch.no_grad(), sys_['ctx']:
+        a, b = a.to(sys_['device']), b.to(sys_['device'])
+        drawn = generate(read(a), n_pix)  # a held-out image sets the raster phase, then a whole new image
+        completed = generate(read(torch.cat([a, b[:, :half]], 1)), n_pix - half)
+    completions = [b[i, :half].tolist() + completed[i] for i in range(num_samples)]
+    path = png or os.path.join(out_dir if not ckpt else os.path.dirname(ckpt) or '.', 'samples.png')
+    draw_images([('generated', drawn, None), ('held-out', b.cpu().tolist(), None),
+                 ('completed from the top half', completions, shape[0] // 2)], shape, path)
+    print(f"wrote {path}: {num_samples} generated images and {num_samples} completions of held-out half images "
+          f"({shape[0]}x{shape[1]} pixels, {meta['dataset']})")
+    sys.exit(0)
+
+with torch.no_grad(), sys_['ctx']:
+    x = torch.tensor(prompt, dtype=torch.long, device=sys_['device'])[None].expand(num_samples, -1)
+    out = generate(read(x), max_new_tokens)
 
 for i in range(num_samples):
     print(start + decode(out[i]))

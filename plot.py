@@ -1,0 +1,128 @@
+"""
+Turn eval.py --json results into a figure and a markdown table: accuracy (or bits) against the swept value, one
+line per method (trainer and backbone). compare.py calls plot_results; it also runs alone:
+
+    python plot.py --results=out-compare/results.json --png=out-compare/plot.png
+    python plot.py --results=results.jsonl --x_key=L --metric=bits
+
+A result is a dict with at least "trainer", "backbone", "dataset" and "rnn": {"bits", "acc", ...}, plus the swept
+key (default "L"; looked up at the top level, then in "rnn", then in "config"). acc is null on data without targets
+marked for accuracy; metric='auto' plots accuracy when every result has it, else bits.
+"""
+import json
+import os
+import sys
+
+import configurator
+
+METRICS = {'acc': 'accuracy on the targets', 'bits': 'bits per target token'}
+
+
+def lookup(result, key):
+    for where in (result, result.get('rnn', {}), result.get('config', {})):
+        if isinstance(where, dict) and key in where:
+            return where[key]
+    return None
+
+
+def method(result):
+    return f"{result.get('trainer', '?')} ({result.get('backbone', '?')})"
+
+
+def sort_key(v):
+    return (0, v, '') if isinstance(v, (int, float)) else (1, 0, str(v))
+
+
+def plot_results(results, png, x_key='L', metric='auto', title=None):
+    """Write the plot to png and return the markdown table (the chosen metric, bits in brackets next to accuracy).
+    Methods are lines in the order they first appear; missing points are left out (a run that did not finish)."""
+    if not results:
+        raise ValueError("no results to plot")
+    if metric == 'auto':
+        metric = 'acc' if all(lookup(r, 'acc') is not None for r in results) else 'bits'
+    if metric not in METRICS:
+        raise ValueError(f"metric must be 'auto', 'acc' or 'bits', got {metric!r}")
+    table = {}  # method -> {x: result}
+    for r in results:
+        table.setdefault(method(r), {})[lookup(r, x_key)] = r
+    xs = sorted({x for runs in table.values() for x in runs}, key=sort_key)
+    numeric = all(isinstance(x, (int, float)) for x in xs)
+
+    import matplotlib
+    matplotlib.use('Agg')  # files only, no display needed
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for name, runs in table.items():
+        pts = [(x if numeric else xs.index(x), lookup(runs[x], metric)) for x in xs if x in runs]
+        pts = [(x, y) for x, y in pts if y is not None]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker='o', label=name)
+    if numeric and len(xs) > 1 and min(xs) > 0 and max(xs) / min(xs) >= 4:
+        ax.set_xscale('log', base=2)  # lengths double along a sweep
+    ax.set_xticks(xs if numeric else range(len(xs)))
+    ax.set_xticklabels([str(x) for x in xs])
+    ax.set_xlabel(x_key)
+    ax.set_ylabel(METRICS[metric])
+    if metric == 'acc':
+        ax.set_ylim(-0.02, 1.02)
+    datasets = sorted({str(r.get('dataset', '?')) for r in results})
+    # a sweep over synthetic:copy:64 .. :512 is titled synthetic:copy:*
+    title = title or (datasets[0] if len(datasets) == 1 else (os.path.commonprefix(datasets) or 'datasets ') + '*')
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(png) or '.', exist_ok=True)
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+
+    def cell(r):
+        if r is None:
+            return '-'
+        bits, acc = lookup(r, 'bits'), lookup(r, 'acc')
+        if metric == 'acc':
+            return f"{acc:.3f}" + (f" ({bits:.3f})" if bits is not None else '')
+        return f"{bits:.3f}" if bits is not None else '-'
+    head = METRICS[metric] + (' (bits per target token in brackets)' if metric == 'acc' else '')
+    lines = [f"{head}; {title}", '',
+             f"| method | {' | '.join(f'{x_key}={x}' for x in xs)} |", '|---' * (len(xs) + 1) + '|']
+    for name, runs in table.items():
+        lines.append(f"| {name} | {' | '.join(cell(runs.get(x)) for x in xs)} |")
+    return '\n'.join(lines) + '\n'
+
+
+def read_results(path):
+    """A JSON list of results, or JSON lines (one result per line)."""
+    with open(path) as f:
+        text = f.read()
+    try:
+        data = json.loads(text)
+        return data if isinstance(data, list) else [data]
+    except json.JSONDecodeError:
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+if __name__ == '__main__':
+    results = ''  # a JSON list of eval.py --json results, or JSON lines
+    png = ''  # default: next to results, .png
+    md = ''  # default: next to results, .md
+    x_key = 'L'
+    metric = 'auto'  # 'auto', 'acc' or 'bits'
+    title = ''
+    configurator.load(globals(), sys.argv[1:])
+    if not results:
+        configurator.fail("name the results: python plot.py --results=PATH (a JSON list or JSON lines)")
+    if not os.path.isfile(results):
+        configurator.fail(f"no results file at {results}")
+    try:
+        rows = read_results(results)
+    except json.JSONDecodeError as e:
+        configurator.fail(f"{results} is neither a JSON list nor JSON lines ({e})")
+    stem = os.path.splitext(results)[0]
+    try:
+        table_md = plot_results(rows, png or stem + '.png', x_key, metric, title or None)
+    except (ValueError, TypeError) as e:
+        configurator.fail(f"cannot plot {results}: {e}")
+    with open(md or stem + '.md', 'w') as f:
+        f.write(table_md)
+    print(table_md)
+    print(f"wrote {png or stem + '.png'} and {md or stem + '.md'}")

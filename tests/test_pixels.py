@@ -1,0 +1,119 @@
+"""Pixel sequences and pictures: the IDX reader round-trips, a prepare step turns IDX files into a pixel token stream
+(idempotently), sample.py draws a PNG grid from a pixel checkpoint, and plot.py draws results."""
+import gzip
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, TINY, run
+from data.idx import read_idx, write_idx
+
+PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+
+
+@pytest.mark.parametrize('dtype', [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])
+@pytest.mark.parametrize('name', ['a-idx3-ubyte', 'a-idx3-ubyte.gz'])
+def test_idx_round_trip(tmp_path, dtype, name):
+    a = (np.arange(2 * 3 * 5) - 7).astype(dtype).reshape(2, 3, 5)
+    path = str(tmp_path / name)
+    write_idx(path, a)
+    b = read_idx(path)
+    assert b.dtype == a.dtype and b.shape == a.shape and np.array_equal(a, b)
+
+
+def test_idx_reads_the_standard_header(tmp_path):
+    """The byte layout MNIST documents: magic 0x00000803, then the dimensions big-endian, then the pixels."""
+    pixels = np.arange(2 * 2 * 3, dtype=np.uint8)
+    raw = bytes([0, 0, 8, 3]) + (2).to_bytes(4, 'big') + (2).to_bytes(4, 'big') + (3).to_bytes(4, 'big')
+    (tmp_path / 'x.gz').write_bytes(gzip.compress(raw + pixels.tobytes()))
+    assert np.array_equal(read_idx(str(tmp_path / 'x.gz')), pixels.reshape(2, 2, 3))
+    (tmp_path / 'bad').write_bytes(raw + pixels.tobytes()[:-1])
+    with pytest.raises(ValueError):
+        read_idx(str(tmp_path / 'bad'))
+
+
+def fake_idx_folder(folder, shape=(4, 4), n_train=64, n_val=12):
+    """MNIST-format image files of learnable little pictures: a bright bar on a dark background."""
+    rng = np.random.default_rng(0)
+    os.makedirs(folder, exist_ok=True)
+    for name, n in (('train-images-idx3-ubyte.gz', n_train), ('t10k-images-idx3-ubyte.gz', n_val)):
+        img = np.zeros((n,) + shape, dtype=np.uint8)
+        img[np.arange(n), rng.integers(0, shape[0], n), :] = 255
+        write_idx(os.path.join(folder, name), img)
+    return str(folder)
+
+
+@pytest.fixture(scope='module')
+def pixel_data(tmp_path_factory):
+    src = fake_idx_folder(tmp_path_factory.mktemp('idx'))
+    out = str(tmp_path_factory.mktemp('pixels'))
+    p = run(['data/mnist/prepare.py', f'--source={src}', f'--out_dir={out}'])
+    assert 'writing train.bin' in p.stdout
+    return out
+
+
+def test_prepare_writes_a_pixel_stream(pixel_data, tmp_path):
+    tokens = np.fromfile(os.path.join(pixel_data, 'train.bin'), dtype=np.uint16)
+    assert len(tokens) == 64 * 16 and set(np.unique(tokens)) <= {0, 255}
+    with open(os.path.join(pixel_data, 'meta.pkl'), 'rb') as f:
+        meta = pickle.load(f)
+    assert meta['vocab_size'] == 256 and meta['tokenizer'] == 'pixels' and meta['image_shape'] == (4, 4)
+    # idempotent: a second run from the same images leaves the files alone
+    before = os.path.getmtime(os.path.join(pixel_data, 'train.bin'))
+    p = run(['data/fashion_mnist/prepare.py', f'--source={fake_idx_folder(tmp_path / "again")}',
+             f'--out_dir={pixel_data}'])
+    assert 'already prepared' in p.stdout and os.path.getmtime(os.path.join(pixel_data, 'train.bin')) == before
+
+
+def test_prepare_errors_are_one_line(tmp_path):
+    p = run(['data/mnist/prepare.py', f'--source={tmp_path / "nowhere"}', f'--out_dir={tmp_path}'], check=False)
+    assert p.returncode != 0 and p.stderr.strip().splitlines()[-1].startswith('error: '), p.stderr
+
+
+def test_sample_draws_a_png_grid_from_a_pixel_checkpoint(pixel_data, tmp_path):
+    run(['train_smt.py', f'--dataset={pixel_data}', f'--out_dir={tmp_path}', '--max_iters=3', '--eval_interval=3']
+        + TINY)
+    p = run(['sample.py', f'--out_dir={tmp_path}', '--num_samples=3', f'--png={tmp_path / "grid.png"}'])
+    assert 'wrote' in p.stdout and 'completions' in p.stdout
+    data = (tmp_path / 'grid.png').read_bytes()
+    assert data.startswith(PNG_MAGIC)
+    import matplotlib.image
+    assert matplotlib.image.imread(str(tmp_path / 'grid.png')).ndim == 3
+
+
+@pytest.mark.skipif(not os.path.isfile('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz'),
+                    reason='the Debian package dataset-fashion-mnist is not installed')
+def test_fashion_mnist_package_files_read():
+    img = read_idx('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz')
+    assert img.shape == (10000, 28, 28) and img.dtype == np.uint8
+
+
+def fake_results():
+    out = []
+    for trainer, acc in (('smt', [1.0, 0.98, 0.97]), ('bptt', [0.9, 0.6, 0.3])):
+        for L, a in zip((64, 128, 256), acc):
+            out.append({'trainer': trainer, 'backbone': 'gru', 'dataset': f'synthetic:copy:{L}', 'L': L,
+                        'rnn': {'bits': 1 - a, 'acc': a}})
+    return out
+
+
+def test_plot_writes_a_png_and_a_table(tmp_path):
+    from plot import plot_results
+    table = plot_results(fake_results(), str(tmp_path / 'p.png'))
+    assert (tmp_path / 'p.png').read_bytes().startswith(PNG_MAGIC)
+    assert '| method | L=64 | L=128 | L=256 |' in table and '| bptt (gru) | 0.900 (0.100) | 0.600' in table
+    # bits when accuracy is missing (text, pixels); a swept key found in the config
+    rows = [dict(r, rnn={'bits': r['rnn']['bits'], 'acc': None}, config={'n_mem': r['L'] // 32}) for r in fake_results()]
+    table = plot_results(rows, str(tmp_path / 'q.png'), x_key='n_mem')
+    assert 'bits per target token' in table and 'n_mem=2' in table
+
+
+def test_plot_script(tmp_path):
+    path = tmp_path / 'r.jsonl'
+    path.write_text('\n'.join(json.dumps(r) for r in fake_results()))
+    p = run([os.path.join(ROOT, 'plot.py'), f'--results={path}'])
+    assert (tmp_path / 'r.png').read_bytes().startswith(PNG_MAGIC) and '| smt (gru) |' in (tmp_path / 'r.md').read_text()
+    assert 'smt (gru)' in p.stdout
