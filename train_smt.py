@@ -22,14 +22,14 @@ from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel as DDP
 
 import configurator
-from common import (LOG2E, Logger, Throughput, all_reduce_sum, cleanup_system, compile_enabled, device_name,
-                    eval_sequences, load_checkpoint, load_data, lr_at, make_optimizer, peak_flops, raw_module, rnn_nll,
-                    save_checkpoint, setup_system, step_generator)
+from common import (LOG2E, Logger, Throughput, all_reduce_sum, cleanup_system, clip_grads, compile_enabled, data_meta,
+                    device_name, eval_rnn_bits, eval_sequences, load_data, local_accum_steps, lr_at, make_optimizer,
+                    micro_steps, peak_flops, rates, raw_module, resume_from, save_checkpoint, set_lr, setup_system,
+                    step_generator, time_is_up, wrap_model)
 from encoder import SMTObjective, Teacher, TeacherConfig
-from model import RNN, RNNConfig, transformer_flops
+from model import BACKBONES, RNN, RNNConfig, transformer_flops
 
 # -----------------------------------------------------------------------------
 # defaults: the paper's reference LM run (smt-method.md); config/shakespeare.py is the CPU-sized default
@@ -90,15 +90,14 @@ if context_len < 1 or n_mem < 1:
     configurator.fail(f"context_len (Tc) and n_mem (K) must be >= 1, got {context_len}, {n_mem}")
 if not 0.0 <= short_ctx_frac <= 1.0:
     configurator.fail(f"short_ctx_frac must be in [0, 1], got {short_ctx_frac}")
+if backbone not in BACKBONES:
+    configurator.fail(f"unknown backbone '{backbone}'; valid: {', '.join(BACKBONES)}")
 if n_mem * batch_size < 2:
     configurator.fail("the uniformity loss needs at least two memory tokens per batch")
 
 sys_ = setup_system(device, dtype, seed)
 master, dev, ctx = sys_['master'], sys_['device'], sys_['ctx']
-if gradient_accumulation_steps % sys_['world_size']:
-    configurator.fail(f"gradient_accumulation_steps={gradient_accumulation_steps} must be a multiple of the "
-                      f"number of processes ({sys_['world_size']})")
-accum_local = gradient_accumulation_steps // sys_['world_size']
+accum_local = local_accum_steps(gradient_accumulation_steps, sys_)
 data = load_data(dataset, sys_)
 vocab_size = data.vocab_size
 window = context_len + future_len  # a training window: Tc tokens of past ending at x_t, then x_{t+1} .. x_{t+Tf}
@@ -120,14 +119,14 @@ def get_batch(iter_num, index):
 
 # -----------------------------------------------------------------------------
 # model, optimizer, resume
-teacher, rnn = Teacher(teacher_cfg), RNN(rnn_cfg)
+try:
+    teacher, rnn = Teacher(teacher_cfg), RNN(rnn_cfg)
+except ValueError as e:  # sizes a backbone cannot split its memory into
+    configurator.fail(str(e))
 iter_num = 0
 ckpt = None
 if init_from == 'resume':
-    ckpt = load_checkpoint(os.path.join(out_dir, 'ckpt.pt'), need=('rnn', 'teacher', 'optimizer', 'rnn_args', 'teacher_args', 'iter_num', 'config'))
-    if ckpt['rnn_args'] != asdict(rnn_cfg) or ckpt['teacher_args'] != asdict(teacher_cfg):
-        configurator.fail(f"{out_dir}/ckpt.pt was trained with other model settings or another vocabulary "
-                          f"({ckpt['teacher_args']}); resume with the config it was trained with")
+    ckpt = resume_from(out_dir, {'rnn': asdict(rnn_cfg), 'teacher': asdict(teacher_cfg)})
     teacher.load_state_dict(ckpt['teacher'])
     rnn.load_state_dict(ckpt['rnn'])
     iter_num = ckpt['iter_num']
@@ -145,9 +144,8 @@ optimizer = make_optimizer(smt.parameters(), learning_rate, weight_decay, (beta1
 if ckpt is not None:
     optimizer.load_state_dict(ckpt['optimizer'])
 ckpt = None  # free the memory
-train_step = torch.compile(smt) if compile_enabled(compile, sys_['device_type']) else smt
-if sys_['ddp']:
-    train_step = DDP(train_step, device_ids=[int(os.environ['LOCAL_RANK'])] if sys_['device_type'] == 'cuda' else None)
+# SMT's RNN only ever takes one step, written without cuDNN for every backbone: the whole objective compiles
+train_step = wrap_model(smt, compile_enabled(compile, sys_['device_type']), sys_)
 
 
 @torch.no_grad()
@@ -173,8 +171,8 @@ def evaluate():
     teacher-forced CE on the validation sequences, run from its initial memory with no encoder."""
     smt.eval()
     sync_rnn()
-    # sums of: dec, dyn, unif, teacher next-token CE (each times windows), windows, RNN NLL, RNN tokens
-    sums = torch.zeros(7, dtype=torch.float64)
+    # sums of: dec, dyn, unif, teacher next-token CE (each times windows), windows
+    sums = torch.zeros(5, dtype=torch.float64)
     mine = list(range(sys_['rank'], eval_windows, sys_['world_size']))
     for i in range(0, len(mine), batch_size):
         x, y, n_ctx = (v[mine[i:i + batch_size]].to(dev) for v in val_windows)
@@ -186,22 +184,18 @@ def evaluate():
         ce0 = F.cross_entropy(logits[:, 0].float(), y[:, context_len - 1], ignore_index=-1)
         sums[:4] += torch.cat([terms.double().cpu(), ce0.double().cpu()[None]]) * n
         sums[4] += n
-    rows = list(range(sys_['rank'], eval_seqs, sys_['world_size']))
-    if rows:
-        nll = rnn_nll(rnn, val_x[rows], val_y[rows], ctx, batch_size=batch_size)
-        sums[5] += nll.double().sum()
-        sums[6] += (val_y[rows] >= 0).sum()
     s = all_reduce_sum(sums.to(dev), sys_).cpu().tolist()
+    rnn_bits = eval_rnn_bits(rnn, val_x, val_y, sys_, ctx, batch_size)
     smt.train()
     return dict(dec=s[0] / s[4], dyn=s[1] / s[4], unif=s[2] / s[4], teacher_bits=s[3] / s[4] * LOG2E,
-                rnn_bits=s[5] / s[6] * LOG2E)
+                rnn_bits=rnn_bits)
 
 
 def checkpoint(val):
     sync_rnn()  # a checkpoint's RNN is always usable on its own
     save_checkpoint(os.path.join(out_dir, 'ckpt.pt'), {
         'trainer': 'smt', 'iter_num': iter_num, 'config': config, 'val': val,
-        'meta': {'dataset': dataset, 'vocab_size': vocab_size, 'tokenizer': data.meta.get('tokenizer', 'bytes')},
+        'meta': data_meta(dataset, data),
         'rnn_args': asdict(rnn_cfg), 'rnn': raw_module(rnn).state_dict(),
         'teacher_args': asdict(teacher_cfg), 'teacher': teacher.state_dict(),
         'optimizer': optimizer.state_dict()})
@@ -221,17 +215,14 @@ windows_per_iter = batch_size * gradient_accumulation_steps
 # training FLOPs per window: two encoder passes, one decoder pass, one RNN step (the readout is not trained here)
 flops_per_iter = windows_per_iter * (2 * transformer_flops(n_enc_layer, d_model, context_len + n_mem)
                                      + transformer_flops(n_dec_layer, d_model, n_mem + future_len - 1)
-                                     + transformer_flops(n_rnn_layer, d_model, n_mem + 1))
+                                     + rnn.step_flops())
 peak = peak_flops(dev)
 start_iter = iter_num
 clock = Throughput()
 while True:
     lr = lr_at(iter_num, max_iters, learning_rate, warmup_frac, lr_decay, min_lr)
-    for group in optimizer.param_groups:
-        group['lr'] = lr
-    out_of_time = 0 < max_time <= clock.train_seconds
-    if max_time > 0 and sys_['ddp']:  # all processes must agree, or the ones that go on wait forever
-        out_of_time = all_reduce_sum(torch.tensor(float(out_of_time), device=dev), sys_).item() > 0
+    set_lr(optimizer, lr)
+    out_of_time = time_is_up(max_time, clock, sys_)
     if (iter_num % eval_interval == 0 and iter_num > start_iter) or iter_num == max_iters or out_of_time or eval_only:
         val = evaluate()
         if master:
@@ -247,17 +238,14 @@ while True:
 
     # one optimisation step over the global batch; this process takes its share of the micro-batches
     terms = torch.zeros(3, device=dev)
-    for micro in range(accum_local):
+    for micro in micro_steps(train_step, accum_local, sys_):
         x, y, n_ctx, unif_idx = get_batch(iter_num, sys_['rank'] * accum_local + micro)
-        if sys_['ddp']:  # sync gradients on the last micro-step only; must be set before the forward
-            train_step.require_backward_grad_sync = micro == accum_local - 1
         with ctx:
             loss, t = train_step(x, y, n_ctx, unif_idx)
         (loss / accum_local).backward()
         terms += t / accum_local
     # clip separately, so the teacher's large early gradients do not shrink the RNN's updates (0: no clipping)
-    rnn_norm = torch.nn.utils.clip_grad_norm_(rnn_params, grad_clip if grad_clip > 0 else float('inf'))
-    teacher_norm = torch.nn.utils.clip_grad_norm_(teacher.parameters(), grad_clip if grad_clip > 0 else float('inf'))
+    rnn_norm, teacher_norm = clip_grads(rnn_params, grad_clip), clip_grads(teacher.parameters(), grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     iter_num += 1
@@ -267,9 +255,8 @@ while True:
         dec, dyn, unif = all_reduce_sum(terms, sys_).div(sys_['world_size']).tolist()  # every rank takes part
         if master:
             loss_val = w_dec * dec + w_dyn * dyn + w_unif * unif
-            tok_s = windows_per_iter * window / dt
+            tok_s, mfu = rates(dt, windows_per_iter * window, flops_per_iter, peak)
             trans_s = windows_per_iter / dt  # one labelled transition per window
-            mfu = f"{flops_per_iter / dt / peak * 100:.1f}%" if peak else 'n/a'
             print(f"iter {iter_num}: loss {loss_val:.4f} (dec {dec:.4f} dyn {dyn:.5f} unif {unif:.3f}) | "
                   f"{tok_s:,.0f} tok/s {trans_s:,.0f} trans/s | mfu {mfu} | lr {lr:.2e} | {dt * 1000:.0f} ms | "
                   f"eta {clock.eta(iter_num, max_iters)}")
