@@ -175,11 +175,33 @@ def cell_width(cfg, n_states=1):
     return Z // parts
 
 
-class GRUUpdater(nn.Module):
-    """n_rnn_layer stacked GRU layers whose hidden states, concatenated, are the memory. The weights live in one
-    single-layer nn.GRU per layer: `run` calls it over the whole sequence (cuDNN on a GPU), `forward` (one step) does
-    the same arithmetic by hand with the same weights, so that it compiles and costs no kernel launch overhead.
-    Layer l > 0 reads layer l-1's new state. Keep `run` out of compiled regions (Dynamo graph-breaks on nn.GRU)."""
+class StackedCells(nn.Module):
+    """The recurrent cells' shared shape: n_rnn_layer layers whose states, concatenated, are the memory (every layer's
+    h, then for the LSTM every layer's c); layer l > 0 reads layer l-1's new h. A subclass defines one layer's
+    cell_step(l, inp (B, in), states) and cell_run(l, inp (B, T, in), states) -> its new states, h first."""
+    n_states = 1
+
+    def layers(self, m, x_emb, cell_fn):
+        L = len(self.cells)
+        chunks = m.flatten(1).chunk(L * self.n_states, dim=-1)
+        inp, new = x_emb, []
+        for l in range(L):
+            states = cell_fn(l, inp, chunks[l::L])
+            inp = states[0]
+            new.append(states)
+        return torch.cat([s[k] for k in range(self.n_states) for s in new], dim=-1)
+
+    def forward(self, m, x_emb):
+        return self.layers(m, x_emb, self.cell_step).view_as(m)
+
+    def run(self, m, x_emb):
+        return self.layers(m, x_emb, self.cell_run).view(*x_emb.shape[:2], *m.shape[1:])
+
+
+class GRUUpdater(StackedCells):
+    """Stacked GRU layers. The weights live in one single-layer nn.GRU per layer: `run` calls it over the whole
+    sequence (cuDNN on a GPU); one step does the same arithmetic by hand with the same weights, so that it compiles
+    and costs no kernel-launch overhead. Keep `run` out of compiled regions (Dynamo graph-breaks on nn.GRU)."""
 
     def __init__(self, cfg):
         super().__init__()
@@ -187,34 +209,25 @@ class GRUUpdater(nn.Module):
         self.cells = nn.ModuleList(nn.GRU(cfg.d_model if l == 0 else H, H, batch_first=True)
                                    for l in range(cfg.n_rnn_layer))
 
-    def forward(self, m, x_emb):
-        hs, inp = m.flatten(1).chunk(len(self.cells), dim=-1), x_emb
-        out = []
-        for cell, h in zip(self.cells, hs):
-            gi = F.linear(inp, cell.weight_ih_l0, cell.bias_ih_l0)
-            gh = F.linear(h, cell.weight_hh_l0, cell.bias_hh_l0)
-            (i_r, i_z, i_n), (h_r, h_z, h_n) = gi.chunk(3, -1), gh.chunk(3, -1)
-            r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
-            inp = (1 - z) * torch.tanh(i_n + r * h_n) + z * h  # PyTorch's GRU equations exactly
-            out.append(inp)
-        return torch.cat(out, dim=-1).view_as(m)
+    def cell_step(self, l, inp, states):
+        cell, (h,) = self.cells[l], states
+        gi = F.linear(inp, cell.weight_ih_l0, cell.bias_ih_l0)
+        gh = F.linear(h, cell.weight_hh_l0, cell.bias_hh_l0)
+        (i_r, i_z, i_n), (h_r, h_z, h_n) = gi.chunk(3, -1), gh.chunk(3, -1)
+        r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+        return ((1 - z) * torch.tanh(i_n + r * h_n) + z * h,)  # PyTorch's GRU equations exactly
 
-    def run(self, m, x_emb):
-        B, T = x_emb.shape[:2]
-        hs, inp = m.flatten(1).chunk(len(self.cells), dim=-1), x_emb
-        out = []
-        for cell, h in zip(self.cells, hs):
-            inp, _ = cell(inp, h[None].contiguous())
-            out.append(inp)
-        return torch.cat(out, dim=-1).view(B, T, *m.shape[1:])
+    def cell_run(self, l, inp, states):
+        return (self.cells[l](inp, states[0][None].contiguous())[0],)
 
 
-class LSTMUpdater(nn.Module):
-    """n_rnn_layer stacked LSTM layers; the memory holds every layer's h, then every layer's c. As for the GRU, one
-    nn.LSTM per layer holds the weights, `forward` is one step by hand. nn.LSTM returns h at every step but c only at
-    the last, and the memory needs c at every step: `run` recomputes the gates from cuDNN's h sequence in one batched
-    matmul and gets c from its linear recurrence c_t = f_t c_{t-1} + i_t g_t with a parallel scan. Both are the same
-    function of the weights, so values and gradients equal the step loop's."""
+class LSTMUpdater(StackedCells):
+    """Stacked LSTM layers; the memory holds every layer's h, then every layer's c. As for the GRU, one nn.LSTM per
+    layer holds the weights and one step is written by hand. nn.LSTM returns h at every step but c only at the last,
+    and the memory needs c at every step: `run` recomputes the gates from cuDNN's h sequence in one batched matmul and
+    gets c from its linear recurrence c_t = f_t c_{t-1} + i_t g_t with a parallel scan. Both are the same function of
+    the weights, so values and gradients equal the step loop's."""
+    n_states = 2
 
     def __init__(self, cfg):
         super().__init__()
@@ -227,65 +240,41 @@ class LSTMUpdater(nn.Module):
         i, f, g, o = g.chunk(4, -1)  # PyTorch's gate order
         return torch.sigmoid(i), F.logsigmoid(f), torch.tanh(g), torch.sigmoid(o)
 
-    def forward(self, m, x_emb):
-        L = len(self.cells)
-        states = m.flatten(1).chunk(2 * L, dim=-1)
-        inp, hs, cs = x_emb, [], []
-        for cell, h, c in zip(self.cells, states[:L], states[L:]):
-            i, log_f, g, o = self.gates(cell, inp, h)
-            c = log_f.exp() * c + i * g
-            inp = o * torch.tanh(c)
-            hs.append(inp)
-            cs.append(c)
-        return torch.cat(hs + cs, dim=-1).view_as(m)
+    def cell_step(self, l, inp, states):
+        (h, c), (i, log_f, g, o) = states, self.gates(self.cells[l], inp, states[0])
+        c = log_f.exp() * c + i * g
+        return o * torch.tanh(c), c
 
-    def run(self, m, x_emb):
-        B, T = x_emb.shape[:2]
-        L = len(self.cells)
-        states = m.flatten(1).chunk(2 * L, dim=-1)
-        inp, hs, cs = x_emb, [], []
-        for cell, h0, c0 in zip(self.cells, states[:L], states[L:]):
-            h_seq, _ = cell(inp, (h0[None].contiguous(), c0[None].contiguous()))
-            h_prev = torch.cat([h0[:, None], h_seq[:, :-1]], dim=1)  # the h each step read
-            i, log_f, g, _ = self.gates(cell, inp, h_prev)
-            cs.append(linear_scan(log_f, i * g, c0))
-            hs.append(h_seq)
-            inp = h_seq
-        return torch.cat(hs + cs, dim=-1).view(B, T, *m.shape[1:])
+    def cell_run(self, l, inp, states):
+        h0, c0 = states
+        h_seq, _ = self.cells[l](inp, (h0[None].contiguous(), c0[None].contiguous()))
+        h_prev = torch.cat([h0[:, None], h_seq[:, :-1]], dim=1)  # the h each step read
+        i, log_f, g, _ = self.gates(self.cells[l], inp, h_prev)
+        return h_seq, linear_scan(log_f, i * g, c0)
 
 
-class MinGRUUpdater(nn.Module):
-    """minGRU (Feng et al. 2024, "Were RNNs all we needed?"), n_rnn_layer stacked layers whose states, concatenated,
-    are the memory. The gate and the candidate depend on the input only,
+class MinGRUUpdater(StackedCells):
+    """minGRU (Feng et al. 2024, "Were RNNs all we needed?"), stacked. The gate and the candidate depend on the input
+    only,
         z_t = sigmoid(W_z x_t),  h~_t = tanh(W_h x_t),  h_t = (1 - z_t) h_{t-1} + z_t h~_t,
     so a whole sequence is one linear recurrence, solved by a parallel scan. One change from the paper: the candidate
     is tanh-squashed (the paper uses its positive g() for a log-space scan), so h stays in (-1, 1) like a GRU's and
-    the scan works on signed values. Layer l > 0 reads layer l-1's new state."""
+    the scan works on signed values."""
 
     def __init__(self, cfg):
         super().__init__()
         H = cell_width(cfg)
-        self.layers = nn.ModuleList(nn.Linear(cfg.d_model if l == 0 else H, 2 * H) for l in range(cfg.n_rnn_layer))
+        self.cells = nn.ModuleList(nn.Linear(cfg.d_model if l == 0 else H, 2 * H) for l in range(cfg.n_rnn_layer))
 
-    def forward(self, m, x_emb):
-        hs, inp = m.flatten(1).chunk(len(self.layers), dim=-1), x_emb
-        out = []
-        for layer, h in zip(self.layers, hs):
-            k, cand = layer(inp).chunk(2, -1)
-            z = torch.sigmoid(k)
-            inp = (1 - z) * h + z * torch.tanh(cand)
-            out.append(inp)
-        return torch.cat(out, dim=-1).view_as(m)
+    def cell_step(self, l, inp, states):
+        k, cand = self.cells[l](inp).chunk(2, -1)
+        z = torch.sigmoid(k)
+        return ((1 - z) * states[0] + z * torch.tanh(cand),)
 
-    def run(self, m, x_emb):
-        B, T = x_emb.shape[:2]
-        hs, inp = m.flatten(1).chunk(len(self.layers), dim=-1), x_emb
-        out = []
-        for layer, h0 in zip(self.layers, hs):
-            k, cand = layer(inp).chunk(2, -1)
-            inp = linear_scan(F.logsigmoid(-k), torch.sigmoid(k) * torch.tanh(cand), h0)  # 1 - sigmoid(k) = sigmoid(-k)
-            out.append(inp)
-        return torch.cat(out, dim=-1).view(B, T, *m.shape[1:])
+    def cell_run(self, l, inp, states):
+        k, cand = self.cells[l](inp).chunk(2, -1)
+        # 1 - sigmoid(k) = sigmoid(-k), taken as a log for the scan
+        return (linear_scan(F.logsigmoid(-k), torch.sigmoid(k) * torch.tanh(cand), states[0]),)
 
 
 def linear_scan(log_a, b, h0, chunk=16):
