@@ -122,7 +122,7 @@ if json != '-':
         print(f"  {b['start']:>5}-{b['end'] - 1:<6} {b['bits']:8.4f} {b['acc']:6.3f}")
     print(f"baselines: unigram {unigram:.4f}, bigram {bigram:.4f} bits/token")
     if r['teacher']:
-        print(f"teacher (next token from the last {Tc} tokens, every {teacher_every}th position): "
+        print(f"teacher (next token from the last {Tc} tokens, one position in {teacher_every}): "
               f"{r['teacher']['bits']:.4f} bits/token")
     if r['rnn_encoder_seeded']:
         s = r['rnn_encoder_seeded']
