@@ -6,6 +6,7 @@ JSON file. Optionally sweeps one config key over values, passed to every run (a 
     python compare.py --max_time=600                                # the README table (Shakespeare bytes, CPU sizes)
     python compare.py --max_time=5 --backbones=gru,mingru            # a smoke test
     python compare.py --sweep=n_mem:2,4,8 --max_time=300             # one key over values
+    python compare.py --sweep=context_len/block_size:64,128          # a key named differently in SMT / BPTT
     python compare.py --args="--batch_size=16 --device=cpu"          # extra overrides for every trainer run
 
 Each run trains from scratch with a constant learning rate after a short warmup (a cosine schedule needs to know
@@ -27,7 +28,7 @@ backbones = ','.join(BACKBONES)
 methods = 'smt,bptt'
 max_time = 600.0  # seconds of training per run (the trainers' max_time)
 warmup_iters = 100  # linear warmup, then constant learning rate
-sweep = ''  # 'key:v1,v2,...' -> one run per value with --key=value for every trainer
+sweep = ''  # 'key:v1,v2,...' -> one run per value with --key=value for every trainer; 'smt_key/bptt_key:...'
 smt_config = 'config/shakespeare.py'
 bptt_config = 'config/shakespeare_bptt.py'
 args = ''  # extra --key=value overrides for every trainer run, separated by spaces
@@ -43,16 +44,19 @@ if bad:
                       f"{', '.join(CONFIGS)}")
 if max_time <= 0:
     configurator.fail(f"max_time must be > 0 seconds (the budget every run gets), got {max_time}")
-if sweep and (':' not in sweep or not sweep.split(':', 1)[1]):
-    configurator.fail(f"sweep must look like key:v1,v2,... (e.g. n_mem:2,4,8), got {sweep!r}")
+if sweep and (':' not in sweep or not sweep.split(':', 1)[1] or sweep.split(':', 1)[0].count('/') > 1):
+    configurator.fail(f"sweep must look like key:v1,v2,... or smt_key/bptt_key:v1,v2,... (e.g. n_mem:2,4,8), "
+                      f"got {sweep!r}")
 sweep_key, sweep_values = sweep.split(':', 1)[0] if sweep else None, sweep.split(':', 1)[1].split(',') if sweep else [None]
+# the swept key as each trainer names it: 'key' for both, or 'smt_key/bptt_key'
+sweep_keys = dict(zip(CONFIGS, sweep_key.split('/') if sweep_key and '/' in sweep_key else [sweep_key] * 2))
 BIG = 10 ** 9  # max_iters and eval_interval out of the way: the time budget ends every run
 runs = [(v, b, m) for v in sweep_values for b in backbones.split(',') for m in methods.split(',')]
 os.makedirs(out_dir, exist_ok=True)
 
 
 def tag_of(value, backbone, method):
-    return f"{backbone}-{method}" + (f"-{sweep_key}={value}" if sweep_key else '')
+    return f"{backbone}-{method}" + (f"-{sweep_keys[method]}={value}" if sweep_key else '')
 
 
 def run_logged(cmd, log_path):
@@ -80,7 +84,7 @@ for i, (value, backbone, method) in enumerate(runs):
            f'--max_time={max_time}', f'--max_iters={BIG}', f'--eval_interval={BIG}', '--lr_decay=constant',
            f'--warmup_frac={warmup_iters / BIG}', f'--device={device}'] + args.split()
     if sweep_key:
-        cmd.append(f'--{sweep_key}={value}')
+        cmd.append(f'--{sweep_keys[method]}={value}')
     rec = {'backbone': backbone, 'method': method, 'sweep_key': sweep_key, 'sweep_value': value, 'dir': run_dir}
     rc, wall, tail = run_logged(cmd, os.path.join(run_dir, 'train.log'))
     rec['train_wall_s'] = wall
