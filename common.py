@@ -339,10 +339,12 @@ class Throughput:
             self.dt = dt if self.dt is None else 0.9 * self.dt + 0.1 * dt
         return dt
 
-    def eta(self, it, max_iters):
+    def eta(self, it, max_iters, max_time=0.0):
+        """Time left: to max_iters at the current rate, or to the max_time budget if that comes first."""
         if self.dt is None:
             return '?'
-        s = int(self.dt * (max_iters - it))
+        s = self.dt * (max_iters - it)
+        s = int(min(s, max(0.0, max_time - self.train_seconds)) if max_time > 0 else s)
         return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 

@@ -35,6 +35,7 @@ args = ''  # extra --key=value overrides for every trainer run, separated by spa
 eval_L = 256  # one L for every checkpoint: the same ruler (4x the Shakespeare configs' training window of 64)
 eval_seqs = 64
 device = 'auto'
+progress_every = 60  # seconds between progress lines of a running trainer
 configurator.load(globals(), sys.argv[1:])
 
 CONFIGS = {'smt': smt_config, 'bptt': bptt_config}
@@ -60,13 +61,23 @@ def tag_of(value, backbone, method):
 
 
 def run_logged(cmd, log_path):
-    """Run cmd with its output in log_path; returns (returncode, wall seconds, the log's last lines)."""
+    """Run cmd with its output in log_path, echoing the log's latest line every progress_every seconds; returns
+    (returncode, wall seconds, the log's last lines)."""
     t0 = time.time()
+    next_report = t0 + progress_every
     with open(log_path, 'w') as log:
-        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=os.path.dirname(os.path.abspath(__file__))).returncode
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=os.path.dirname(os.path.abspath(__file__)),
+                                env={**os.environ, 'PYTHONUNBUFFERED': '1'})  # the log fills as the run goes
+        while proc.poll() is None:
+            time.sleep(0.5)
+            if time.time() >= next_report:
+                next_report += progress_every
+                with open(log_path) as f:
+                    last = (f.read().splitlines() or [''])[-1]
+                print(f"    {time.time() - t0:.0f}s: {last[:150]}", flush=True)
     with open(log_path) as f:
         tail = f.read().splitlines()[-3:]
-    return rc, time.time() - t0, tail
+    return proc.returncode, time.time() - t0, tail
 
 
 results = []

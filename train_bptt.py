@@ -209,7 +209,7 @@ while True:
         if master:
             tok_s, mfu = rates(dt, tokens_per_iter, flops_per_iter, peak)
             print(f"iter {iter_num}: loss {loss_val:.4f} | {tok_s:,.0f} tok/s {tok_s:,.0f} trans/s | mfu {mfu} | "
-                  f"lr {lr:.2e} | {dt * 1000:.0f} ms | eta {clock.eta(iter_num, max_iters)}")
+                  f"lr {lr:.2e} | {dt * 1000:.0f} ms | eta {clock.eta(iter_num, max_iters, max_time)}")
             logger.log({'train/loss': loss_val, 'lr': lr, 'tokens_per_s': tok_s, 'transitions_per_s': tok_s,
                         'grad_norm/rnn': grad_norm.item()}, step=iter_num)
 

@@ -259,7 +259,7 @@ while True:
             trans_s = windows_per_iter / dt  # one labelled transition per window
             print(f"iter {iter_num}: loss {loss_val:.4f} (dec {dec:.4f} dyn {dyn:.5f} unif {unif:.3f}) | "
                   f"{tok_s:,.0f} tok/s {trans_s:,.0f} trans/s | mfu {mfu} | lr {lr:.2e} | {dt * 1000:.0f} ms | "
-                  f"eta {clock.eta(iter_num, max_iters)}")
+                  f"eta {clock.eta(iter_num, max_iters, max_time)}")
             logger.log({'train/loss': loss_val, 'train/dec': dec, 'train/dyn': dyn, 'train/unif': unif, 'lr': lr,
                         'tokens_per_s': tok_s, 'transitions_per_s': trans_s, 'grad_norm/rnn': rnn_norm.item(),
                         'grad_norm/teacher': teacher_norm.item()}, step=iter_num)
