@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 from configurator import fail
 
@@ -219,6 +220,65 @@ def make_optimizer(params, learning_rate, weight_decay, betas, device_type):
     return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, fused=device_type == 'cuda')
 
 
+def set_lr(optimizer, lr):
+    for group in optimizer.param_groups:
+        group['lr'] = lr
+
+
+def wrap_model(module, compile_now, sys_):
+    """torch.compile (when asked) and DDP around the training module; checkpoints save the raw one (raw_module)."""
+    if compile_now:
+        module = torch.compile(module)
+    if sys_['ddp']:
+        module = DDP(module, device_ids=[int(os.environ['LOCAL_RANK'])] if sys_['device_type'] == 'cuda' else None)
+    return module
+
+
+def micro_steps(train_step, plan, sys_):
+    """Iterate over this process's (micro-batch index, rows) of the global batch (batch_plan). Under DDP gradients
+    sync on the last micro-step only, set before its forward, as DDP requires."""
+    for micro, (index, rows) in enumerate(plan):
+        if sys_['ddp']:
+            train_step.require_backward_grad_sync = micro == len(plan) - 1
+        yield index, rows
+
+
+def time_is_up(max_time, clock, sys_):
+    """max_time (seconds of training, evaluations excluded) spent? All processes must agree, or the ones that go on
+    wait forever for the others."""
+    out = 0 < max_time <= clock.train_seconds
+    if max_time > 0 and sys_['ddp']:
+        out = all_reduce_sum(torch.tensor(float(out), device=sys_['device']), sys_).item() > 0
+    return out
+
+
+def clip_grads(params, grad_clip):
+    """Clip the gradient norm of params to grad_clip (0: no clipping); returns the norm before clipping."""
+    return torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else float('inf'))
+
+
+def rates(dt, tokens_per_iter, flops_per_iter, peak):
+    """tokens/s and the MFU string of one iteration of dt seconds."""
+    return tokens_per_iter / dt, f"{flops_per_iter / dt / peak * 100:.1f}%" if peak else 'n/a'
+
+
+def data_meta(dataset, data):
+    """What a checkpoint records about its data, so that sample.py and eval.py can check and decode."""
+    return {'dataset': dataset, 'vocab_size': data.vocab_size, 'tokenizer': data.meta.get('tokenizer', 'bytes')}
+
+
+def resume_from(out_dir, parts):
+    """Load out_dir/ckpt.pt for resuming. parts: {name: the model args (dict) this run builds}; a checkpoint trained
+    with other settings (sizes, vocabulary, backbone) is refused, not silently reshaped."""
+    ckpt = load_checkpoint(os.path.join(out_dir, 'ckpt.pt'),
+                           need=('optimizer', 'iter_num', 'config') + tuple(parts) + tuple(f'{p}_args' for p in parts))
+    for name, args in parts.items():
+        if ckpt[f'{name}_args'] != args:
+            fail(f"{out_dir}/ckpt.pt was trained with other model settings or another vocabulary "
+                 f"({ckpt[f'{name}_args']}); resume with the config it was trained with")
+    return ckpt
+
+
 # -----------------------------------------------------------------------------
 # checkpoints: one file of plain data, written atomically, loaded on the CPU
 
@@ -291,10 +351,12 @@ class Throughput:
             self.dt = dt if self.dt is None else 0.9 * self.dt + 0.1 * dt
         return dt
 
-    def eta(self, it, max_iters):
+    def eta(self, it, max_iters, max_time=0.0):
+        """Time left: to max_iters at the current rate, or to the max_time budget if that comes first."""
         if self.dt is None:
             return '?'
-        s = int(self.dt * (max_iters - it))
+        s = self.dt * (max_iters - it)
+        s = int(min(s, max(0.0, max_time - self.train_seconds)) if max_time > 0 else s)
         return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
@@ -307,12 +369,13 @@ def eval_sequences(data, n_seqs, seq_len, seed=0):
 
 
 @torch.no_grad()
-def rnn_nll(rnn, x, y, ctx, m0=None, batch_size=16):
+def rnn_nll(rnn, x, y, ctx, m0=None, batch_size=16, with_correct=False):
     """Teacher-forced run of the RNN alone over x (N, L) from its initial memory (or from m0, (N, K, d)): the memory
-    after x_0..x_t predicts y_t. Returns the per-position NLL in nats (N, L) on the CPU, 0 where y is -1.
-    Time runs sequentially through the RNN; the readout is batched over all timesteps."""
+    after x_0..x_t predicts y_t. Returns the per-position NLL in nats (N, L) on the CPU, 0 where y is -1, and with
+    with_correct also whether the argmax prediction was y (N, L), False where y is -1.
+    Time runs through the backbone's fast path (the step loop where it has none); the readout is batched."""
     device = next(rnn.parameters()).device
-    out = []
+    out, hits = [], []
     for i in range(0, x.size(0), batch_size):
         xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
         with ctx:
@@ -320,7 +383,20 @@ def rnn_nll(rnn, x, y, ctx, m0=None, batch_size=16):
             logits = rnn.logits(rnn.run(m, xb))  # (b, L, V)
         nll = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten(), ignore_index=-1, reduction='none')
         out.append(nll.view(yb.shape).cpu())
-    return torch.cat(out)
+        hits.append((logits.argmax(-1) == yb).cpu())
+    return (torch.cat(out), torch.cat(hits)) if with_correct else torch.cat(out)
+
+
+def eval_rnn_bits(rnn, val_x, val_y, sys_, ctx, batch_size):
+    """The RNN alone on the fixed validation sequences, bits/token: each process takes its share of the sequences,
+    the sums are all-reduced (every process must call this)."""
+    sums = torch.zeros(2, dtype=torch.float64)
+    rows = list(range(sys_['rank'], val_x.size(0), sys_['world_size']))
+    if rows:
+        sums[0] += rnn_nll(rnn, val_x[rows], val_y[rows], ctx, batch_size=batch_size).double().sum()
+        sums[1] += (val_y[rows] >= 0).sum()
+    s = all_reduce_sum(sums.to(sys_['device']), sys_).cpu().tolist()
+    return s[0] / s[1] * LOG2E
 
 
 def ngram_baselines(train, x, y, vocab_size, max_train_tokens=20_000_000):

@@ -111,18 +111,31 @@ def init_weights(module):
 
 # -----------------------------------------------------------------------------
 # Memory state spaces and updater backbones
+#
+# Every backbone reads and writes the same (B, K, d) memory, so SMT, BPTT, the readout and evaluation never look
+# inside. The Transformer and the MLP treat it as K tokens, RMS-normed per token (the paper's state space). The
+# recurrent cells (gru, lstm, mingru) treat it as one flat vector of Z = K*d numbers: their whole recurrent state,
+# split evenly over n_rnn_layer stacked layers (lstm: the h halves first, then the c halves). Each backbone's
+# updater returns states already in its space (the cells keep h in (-1, 1) by construction), so `step` and the
+# fast `run` need no extra squashing, and `to_state` maps the encoder's raw outputs and the raw m0 into that space.
 
 def to_state(z, backbone):
     """Map raw vectors (B, K, d) into the backbone's memory space. The encoder emits its memories through this too,
     so the teacher's labels live where the RNN's states live."""
-    if backbone == 'transformer':
+    if backbone in ('transformer', 'mlp'):
         return F.rms_norm(z, (z.size(-1),))  # parameter-free RMSNorm per memory token, as in the paper
+    if backbone in ('gru', 'mingru'):
+        return torch.tanh(z)  # a gated cell's h is a convex mix of tanh values: it lives in (-1, 1)
+    if backbone == 'lstm':
+        # h = o * tanh(c) lives in (-1, 1); c is a running sum the LSTM never squashes, so it stays raw
+        h, c = z.flatten(-2).chunk(2, dim=-1)
+        return torch.cat([torch.tanh(h), c], dim=-1).view_as(z)
     raise ValueError(f"unknown backbone '{backbone}'; valid: {', '.join(BACKBONES)}")
 
 
 class TransformerUpdater(nn.Module):
     """The paper's updater: a bidirectional Transformer over [K memory tokens, the embedded input token];
-    the first K outputs are the new (raw) memory."""
+    the first K outputs, RMS-normed per token, are the new memory."""
 
     def __init__(self, cfg):
         super().__init__()
@@ -130,10 +143,164 @@ class TransformerUpdater(nn.Module):
 
     def forward(self, m, x_emb):
         h = self.stack(torch.cat([m, x_emb[:, None, :]], dim=1))
-        return h[:, :m.size(1)]
+        return to_state(h[:, :m.size(1)], 'transformer')
 
 
-BACKBONES = {'transformer': TransformerUpdater}
+class MLPUpdater(nn.Module):
+    """The paper's MLP backbone: a residual MLP over the flat memory (Z = K*d numbers) plus a projection of the
+    input embedding; n_rnn_layer pre-norm blocks Z -> 4d -> Z (4d, not 4Z: at the paper's Z = 4096 a 4Z hidden layer
+    would be 134M parameters a layer), output RMS-normed per memory token."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        Z, hidden = cfg.n_mem * cfg.d_model, 4 * cfg.d_model
+        self.inp = nn.Linear(cfg.d_model, Z, bias=False)
+        self.blocks = nn.ModuleList(nn.Sequential(nn.RMSNorm(Z), nn.Linear(Z, hidden, bias=False), nn.GELU(),
+                                                  nn.Linear(hidden, Z, bias=False)) for _ in range(cfg.n_rnn_layer))
+
+    def forward(self, m, x_emb):
+        h = m.flatten(1) + self.inp(x_emb)
+        for block in self.blocks:
+            h = h + block(h)
+        return to_state(h.view_as(m), 'mlp')
+
+
+def cell_width(cfg, n_states=1):
+    """Width of each layer's state when n_rnn_layer layers (with n_states vectors each) share the Z = K*d memory."""
+    Z, parts = cfg.n_mem * cfg.d_model, cfg.n_rnn_layer * n_states
+    if Z % parts:
+        raise ValueError(f"backbone '{cfg.backbone}' splits the memory of n_mem*d_model = {Z} numbers into "
+                         f"{parts} equal states (n_rnn_layer={cfg.n_rnn_layer}" + (" x (h, c)" if n_states > 1 else "")
+                         + f"); choose sizes that divide")
+    return Z // parts
+
+
+class StackedCells(nn.Module):
+    """The recurrent cells' shared shape: n_rnn_layer layers whose states, concatenated, are the memory (every layer's
+    h, then for the LSTM every layer's c); layer l > 0 reads layer l-1's new h. A subclass defines one layer's
+    cell_step(l, inp (B, in), states) and cell_run(l, inp (B, T, in), states) -> its new states, h first."""
+    n_states = 1
+
+    def layers(self, m, x_emb, cell_fn):
+        L = len(self.cells)
+        chunks = m.flatten(1).chunk(L * self.n_states, dim=-1)
+        inp, new = x_emb, []
+        for l in range(L):
+            states = cell_fn(l, inp, chunks[l::L])
+            inp = states[0]
+            new.append(states)
+        return torch.cat([s[k] for k in range(self.n_states) for s in new], dim=-1)
+
+    def forward(self, m, x_emb):
+        return self.layers(m, x_emb, self.cell_step).view_as(m)
+
+    def run(self, m, x_emb):
+        return self.layers(m, x_emb, self.cell_run).view(*x_emb.shape[:2], *m.shape[1:])
+
+
+class GRUUpdater(StackedCells):
+    """Stacked GRU layers. The weights live in one single-layer nn.GRU per layer: `run` calls it over the whole
+    sequence (cuDNN on a GPU); one step does the same arithmetic by hand with the same weights, so that it compiles
+    and costs no kernel-launch overhead. Keep `run` out of compiled regions (Dynamo graph-breaks on nn.GRU)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        H = cell_width(cfg)
+        self.cells = nn.ModuleList(nn.GRU(cfg.d_model if l == 0 else H, H, batch_first=True)
+                                   for l in range(cfg.n_rnn_layer))
+
+    def cell_step(self, l, inp, states):
+        cell, (h,) = self.cells[l], states
+        gi = F.linear(inp, cell.weight_ih_l0, cell.bias_ih_l0)
+        gh = F.linear(h, cell.weight_hh_l0, cell.bias_hh_l0)
+        (i_r, i_z, i_n), (h_r, h_z, h_n) = gi.chunk(3, -1), gh.chunk(3, -1)
+        r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+        return ((1 - z) * torch.tanh(i_n + r * h_n) + z * h,)  # PyTorch's GRU equations exactly
+
+    def cell_run(self, l, inp, states):
+        return (self.cells[l](inp, states[0][None].contiguous())[0],)
+
+
+class LSTMUpdater(StackedCells):
+    """Stacked LSTM layers; the memory holds every layer's h, then every layer's c. As for the GRU, one nn.LSTM per
+    layer holds the weights and one step is written by hand. nn.LSTM returns h at every step but c only at the last,
+    and the memory needs c at every step: `run` recomputes the gates from cuDNN's h sequence in one batched matmul and
+    gets c from its linear recurrence c_t = f_t c_{t-1} + i_t g_t with a parallel scan. Both are the same function of
+    the weights, so values and gradients equal the step loop's."""
+    n_states = 2
+
+    def __init__(self, cfg):
+        super().__init__()
+        H = cell_width(cfg, n_states=2)
+        self.cells = nn.ModuleList(nn.LSTM(cfg.d_model if l == 0 else H, H, batch_first=True)
+                                   for l in range(cfg.n_rnn_layer))
+
+    def gates(self, cell, inp, h):
+        g = F.linear(inp, cell.weight_ih_l0, cell.bias_ih_l0) + F.linear(h, cell.weight_hh_l0, cell.bias_hh_l0)
+        i, f, g, o = g.chunk(4, -1)  # PyTorch's gate order
+        return torch.sigmoid(i), F.logsigmoid(f), torch.tanh(g), torch.sigmoid(o)
+
+    def cell_step(self, l, inp, states):
+        (h, c), (i, log_f, g, o) = states, self.gates(self.cells[l], inp, states[0])
+        c = log_f.exp() * c + i * g
+        return o * torch.tanh(c), c
+
+    def cell_run(self, l, inp, states):
+        h0, c0 = states
+        h_seq, _ = self.cells[l](inp, (h0[None].contiguous(), c0[None].contiguous()))
+        h_prev = torch.cat([h0[:, None], h_seq[:, :-1]], dim=1)  # the h each step read
+        i, log_f, g, _ = self.gates(self.cells[l], inp, h_prev)
+        return h_seq, linear_scan(log_f, i * g, c0)
+
+
+class MinGRUUpdater(StackedCells):
+    """minGRU (Feng et al. 2024, "Were RNNs all we needed?"), stacked. The gate and the candidate depend on the input
+    only,
+        z_t = sigmoid(W_z x_t),  h~_t = tanh(W_h x_t),  h_t = (1 - z_t) h_{t-1} + z_t h~_t,
+    so a whole sequence is one linear recurrence, solved by a parallel scan. One change from the paper: the candidate
+    is tanh-squashed (the paper uses its positive g() for a log-space scan), so h stays in (-1, 1) like a GRU's and
+    the scan works on signed values."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        H = cell_width(cfg)
+        self.cells = nn.ModuleList(nn.Linear(cfg.d_model if l == 0 else H, 2 * H) for l in range(cfg.n_rnn_layer))
+
+    def cell_step(self, l, inp, states):
+        k, cand = self.cells[l](inp).chunk(2, -1)
+        z = torch.sigmoid(k)
+        return ((1 - z) * states[0] + z * torch.tanh(cand),)
+
+    def cell_run(self, l, inp, states):
+        k, cand = self.cells[l](inp).chunk(2, -1)
+        # 1 - sigmoid(k) = sigmoid(-k), taken as a log for the scan
+        return (linear_scan(F.logsigmoid(-k), torch.sigmoid(k) * torch.tanh(cand), states[0]),)
+
+
+def linear_scan(log_a, b, h0, chunk=16):
+    """h_t = a_t * h_{t-1} + b_t for t = 0..T-1 from h0, with a_t = exp(log_a_t) in (0, 1]; log_a, b: (B, T, D),
+    h0: (B, D). Returns h (B, T, D). Parallel within chunks of `chunk` steps: h_t = A_t h + sum_{u<=t} (A_t/A_u) b_u
+    with log A the cumulative sum of log a, the ratios formed as exp of differences (never A_t and 1/A_u apart, which
+    under- and overflow), at O(chunk) times the work of the sequential loop; chunks are chained sequentially."""
+    T = log_a.size(1)
+    if torch.is_autocast_enabled(b.device.type):  # the scan's products must stay in fp32 under bf16 autocast
+        with torch.autocast(b.device.type, enabled=False):
+            return linear_scan(log_a.float(), b.float(), h0.float(), chunk).to(b.dtype)
+    causal = torch.ones(chunk, chunk, dtype=torch.bool, device=b.device).tril()
+    out, h = [], h0
+    for s in range(0, T, chunk):
+        la = log_a[:, s:s + chunk].float().cumsum(1)  # (B, C, D)
+        C = la.size(1)
+        ratio = (la[:, :, None] - la[:, None, :]).masked_fill(~causal[:C, :C, None], float('-inf')).exp()
+        hs = la.exp() * h[:, None] + torch.einsum('btud,bud->btd', ratio, b[:, s:s + chunk].float())
+        out.append(hs.to(b.dtype))
+        h = hs[:, -1]
+    return torch.cat(out, dim=1)
+
+
+BACKBONES = {'transformer': TransformerUpdater, 'mlp': MLPUpdater, 'gru': GRUUpdater, 'lstm': LSTMUpdater,
+             'mingru': MinGRUUpdater}
+CUDNN_BACKBONES = ('gru', 'lstm')  # their fast path is cuDNN, which torch.compile must not see
 
 
 class RNN(nn.Module):
@@ -155,17 +322,40 @@ class RNN(nn.Module):
         return to_state(self.m0, self.cfg.backbone).expand(batch_size, -1, -1)
 
     def step(self, m, x):
-        """m: (B, K, d) memory after x_<=t; x: (B,) the token x_{t+1}. Returns m_{t+1}."""
-        return to_state(self.updater(m, self.wte(x)), self.cfg.backbone)
+        """m: (B, K, d) memory after x_<=t; x: (B,) the token x_{t+1}. Returns m_{t+1}, in the backbone's space."""
+        return self.updater(m, self.wte(x))
 
     def run(self, m, xs, detach=False):
         """Apply step along xs (B, T) from m; returns the T memories after each input, (B, T, K, d).
-        detach=True cuts the gradient between steps (DMT's rollout on its own states without BPTT)."""
+        Uses the backbone's fast whole-sequence path where it has one (equal to the step loop, tests/test_backbones.py).
+        detach=True cuts the gradient between steps (DMT's rollout on its own states without BPTT): the step loop."""
+        e = self.wte(xs)
+        if not detach and hasattr(self.updater, 'run'):
+            return self.updater.run(m, e)
         ms = []
         for t in range(xs.size(1)):
-            m = self.step(m.detach() if detach else m, xs[:, t])
+            m = self.updater(m.detach() if detach else m, e[:, t])
             ms.append(m)
         return torch.stack(ms, dim=1)
+
+    def compile_parts(self):
+        """torch.compile what can be compiled, in place (state_dict keys unchanged): the readout, and the updater's
+        step (the step loop calls it T times) or its scan; not a cuDNN path, on which Dynamo graph-breaks."""
+        self.readout.compile()
+        if self.cfg.backbone in CUDNN_BACKBONES:
+            return
+        if hasattr(self.updater, 'run'):
+            self.updater.run = torch.compile(self.updater.run)
+        else:
+            self.updater.compile()
+
+    def step_flops(self):
+        """Training FLOPs (forward + backward) of one updater step: the Transformer's from its shape, the others'
+        as 6 x their parameters (matrix-vector products dominate)."""
+        c = self.cfg
+        if c.backbone == 'transformer':
+            return transformer_flops(c.n_rnn_layer, c.d_model, c.n_mem + 1)
+        return 6 * sum(p.numel() for p in self.updater.parameters())
 
     def logits(self, m):
         """m: (..., K, d) -> next-token logits (..., V), from the readout's output at the last memory token."""

@@ -16,20 +16,21 @@ memory of the empty past (sync_rnn), whenever the RNN is evaluated or saved.
     python train_smt.py config/lm.py                      # the paper's LM scale, on a GPU
     torchrun --standalone --nproc_per_node=8 train_smt.py config/lm.py
 """
+import math
 import os
 import sys
 from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel as DDP
 
 import configurator
-from common import (LOG2E, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, compile_enabled, device_name,
-                    eval_sequences, load_checkpoint, load_data, lr_at, make_optimizer, memory_drift, peak_flops, raw_module, rnn_nll,
-                    save_checkpoint, setup_system, step_generator)
+from common import (LOG2E, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads, compile_enabled,
+                    data_meta, device_name, eval_rnn_bits, eval_sequences, load_checkpoint, load_data, lr_at,
+                    make_optimizer, memory_drift, micro_steps, peak_flops, rates, raw_module, resume_from, rnn_nll,
+                    save_checkpoint, set_lr, setup_system, step_generator, time_is_up, wrap_model)
 from encoder import DMTObjective, SMTObjective, Teacher, TeacherConfig
-from model import RNN, RNNConfig, transformer_flops
+from model import BACKBONES, RNN, RNNConfig, transformer_flops
 
 # -----------------------------------------------------------------------------
 # defaults: the paper's reference LM run (smt-method.md); config/shakespeare.py is the CPU-sized default
@@ -102,6 +103,8 @@ if context_len < 1 or n_mem < 1:
     configurator.fail(f"context_len (Tc) and n_mem (K) must be >= 1, got {context_len}, {n_mem}")
 if d_model % n_head or (d_model // n_head) % 2:
     configurator.fail(f"d_model={d_model} must split into n_head={n_head} heads of an even width (RoPE rotates pairs)")
+if backbone not in BACKBONES:
+    configurator.fail(f"unknown backbone '{backbone}'; valid: {', '.join(BACKBONES)}")
 if not 0.0 <= short_ctx_frac <= 1.0:
     configurator.fail(f"short_ctx_frac must be in [0, 1], got {short_ctx_frac}")
 if n_mem * batch_size < 2:
@@ -173,14 +176,13 @@ def dmt_targets(x, y, from_encoder):
 
 # -----------------------------------------------------------------------------
 # model, optimizer, resume
-teacher, rnn = Teacher(teacher_cfg), RNN(rnn_cfg)
+try:
+    teacher, rnn = Teacher(teacher_cfg), RNN(rnn_cfg)
+except ValueError as e:  # sizes a backbone cannot split its memory into
+    configurator.fail(str(e))
 iter_num = 0
 if init_from == 'resume':
-    ckpt = load_checkpoint(os.path.join(out_dir, 'ckpt.pt'),
-                           need=('rnn', 'teacher', 'optimizer', 'rnn_args', 'teacher_args', 'iter_num', 'config'))
-    if ckpt['rnn_args'] != asdict(rnn_cfg) or ckpt['teacher_args'] != asdict(teacher_cfg):
-        configurator.fail(f"{out_dir}/ckpt.pt was trained with other model settings or another vocabulary "
-                          f"({ckpt['teacher_args']}); resume with the config it was trained with")
+    ckpt = resume_from(out_dir, {'rnn': asdict(rnn_cfg), 'teacher': asdict(teacher_cfg)})
     iter_num = ckpt['iter_num']
 elif init_from != 'scratch' and (ckpt['rnn_args'] != asdict(rnn_cfg) or ckpt['teacher_args'] != asdict(teacher_cfg)):
     configurator.fail(f"{init_from} holds models of another shape than its own config says; is it from this project?")
@@ -191,7 +193,6 @@ teacher.to(dev)
 rnn.to(dev)
 smt = SMTObjective(teacher, rnn, w_dec, w_dyn, w_unif)
 dmt = DMTObjective(rnn, dmt_w_mse, dmt_w_ce, dmt_bptt)
-ddp_args = dict(device_ids=[int(os.environ['LOCAL_RANK'])] if sys_['device_type'] == 'cuda' else None)
 
 
 def start_phase(phase):
@@ -204,13 +205,12 @@ def start_phase(phase):
     rnn.requires_grad_(True)
     rnn.m0.requires_grad_(False)
     rnn.readout.requires_grad_(phase == 'dmt')
-    if phase == 'smt':
+    if phase == 'smt':  # SMT's RNN takes one step, written without cuDNN for every backbone: it all compiles
         opt = make_optimizer(smt.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
-        step = torch.compile(smt) if compile_enabled(compile, sys_['device_type']) else smt
-    else:  # the rollout is a Python loop over Td steps: compiling it would unroll them, so DMT runs eagerly
-        opt = make_optimizer(rnn.parameters(), dmt_learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
-        step = dmt
-    return opt, (DDP(step, **ddp_args) if sys_['ddp'] else step)
+        return opt, wrap_model(smt, compile_enabled(compile, sys_['device_type']), sys_)
+    # the rollout is a Python loop over Td steps (or a cuDNN call): compiling it would unroll it, so DMT runs eagerly
+    opt = make_optimizer(rnn.parameters(), dmt_learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
+    return opt, wrap_model(dmt, False, sys_)
 
 
 phase = ckpt.get('phase', 'smt') if init_from == 'resume' else 'smt'  # DMT begins inside the loop
@@ -263,14 +263,15 @@ def evaluate():
         sums[4] += n
     # the RNN: NLL and target counts from both starts, then the drift curves (sums over sequences)
     rows = list(range(sys_['rank'], eval_seqs, sys_['world_size']))
-    steps_init = [s for s in DRIFT_STEPS if s <= eval_seq_len]
-    steps_enc = [s for s in DRIFT_STEPS if s <= eval_seq_len - context_len]
+    L = val_x.size(1)  # eval_seq_len, or the episode length of an episodic dataset
+    steps_init = [s for s in DRIFT_STEPS if s <= L]
+    steps_enc = [s for s in DRIFT_STEPS if s <= L - context_len]
     rnn_sums = torch.zeros(4 + len(steps_init) + len(steps_enc), dtype=torch.float64)
     if rows:
         x, y = val_x[rows], val_y[rows]
         rnn_sums[0], rnn_sums[1] = rnn_nll(rnn, x, y, ctx, batch_size=batch_size).double().sum(), (y >= 0).sum()
         drift = list(memory_drift(rnn, teacher, x, ctx, False, steps_init, batch_size).values())
-        if eval_seq_len > context_len:
+        if L > context_len:
             with ctx:
                 m_enc = teacher.encode(x[:, :context_len].to(dev), torch.full((len(rows),), context_len, device=dev))
             nll = rnn_nll(rnn, x[:, context_len:], y[:, context_len:], ctx, m0=m_enc, batch_size=batch_size)
@@ -290,7 +291,7 @@ def checkpoint(val):
     if phase == 'smt':
         sync_rnn()  # a checkpoint's RNN is always usable on its own
     ck = {'trainer': phase, 'phase': phase, 'iter_num': iter_num, 'config': config, 'val': val,
-          'meta': {'dataset': dataset, 'vocab_size': vocab_size, 'tokenizer': data.meta.get('tokenizer', 'bytes')},
+          'meta': data_meta(dataset, data),
           'rnn_args': asdict(rnn_cfg), 'rnn': raw_module(rnn).state_dict(),
           'teacher_args': asdict(teacher_cfg), 'teacher': teacher.state_dict(), 'optimizer': optimizer.state_dict()}
     save_checkpoint(os.path.join(out_dir, 'ckpt.pt'), ck)
@@ -315,25 +316,24 @@ n_labels = len(range(dmt_label_every - 1, dmt_rollout_len, dmt_label_every))
 # not trained). DMT, per row: Td RNN steps and readouts, and the teacher's label passes (forward only: a third).
 smt_flops = batch_size * gradient_accumulation_steps * (
     2 * transformer_flops(n_enc_layer, d_model, context_len + n_mem)
-    + transformer_flops(n_dec_layer, d_model, n_mem + future_len - 1) + transformer_flops(n_rnn_layer, d_model, n_mem + 1))
+    + transformer_flops(n_dec_layer, d_model, n_mem + future_len - 1) + rnn.step_flops())
 dmt_flops = dmt_batch_size * gradient_accumulation_steps * (
-    dmt_rollout_len * (transformer_flops(n_rnn_layer, d_model, n_mem + 1) + transformer_flops(n_dec_layer, d_model, n_mem))
+    dmt_rollout_len * (rnn.step_flops() + transformer_flops(n_dec_layer, d_model, n_mem))
     + (n_labels + 1) * transformer_flops(n_enc_layer, d_model, context_len + n_mem) / 3)
 peak = peak_flops(dev)
 start_iter = iter_num
 clock = Throughput()
 while True:
-    out_of_time = 0 < max_time <= clock.train_seconds
-    if max_time > 0 and sys_['ddp']:  # all processes must agree, or the ones that go on wait forever
-        out_of_time = all_reduce_sum(torch.tensor(float(out_of_time), device=dev), sys_).item() > 0
+    out_of_time = time_is_up(max_time, clock, sys_)
     milestone = iter_num % eval_interval == 0 or iter_num in (max_iters, total_iters) or out_of_time
     starting_point = iter_num == start_iter and init_from not in ('scratch', 'resume')  # record where we began
     if (milestone and iter_num > start_iter) or starting_point or eval_only:
         val = evaluate()
         if master:
             drift = lambda key: ' '.join(f"{k.split('/')[1]}:{v:.4f}" for k, v in val.items() if k.startswith(key))
-            print(f"eval {iter_num} ({phase}): rnn {val['rnn_bits']:.4f} bits/token (alone, from its initial memory), "
-                  f"{val['rnn_enc_bits']:.4f} (from the encoder's memory) | teacher next-token {val['teacher_bits']:.4f}"
+            from_enc = '' if math.isnan(val['rnn_enc_bits']) else f", {val['rnn_enc_bits']:.4f} (from the encoder's memory)"
+            print(f"eval {iter_num} ({phase}): rnn {val['rnn_bits']:.4f} bits/token (alone, from its initial memory)"
+                  f"{from_enc} | teacher next-token {val['teacher_bits']:.4f}"
                   f" | val dec {val['dec']:.4f} dyn {val['dyn']:.5f} unif {val['unif']:.3f} | unigram "
                   f"{unigram_bits:.3f} bigram {bigram_bits:.3f}\n  drift MSE(m^_t, m_t) after t steps, from the "
                   f"initial memory {drift('drift_init/')} | from the encoder {drift('drift_enc/')}")
@@ -355,28 +355,24 @@ while True:
         lr = lr_at(iter_num, max_iters, learning_rate, warmup_frac, lr_decay, min_lr)
     else:
         lr = lr_at(iter_num - max_iters, dmt_iters, dmt_learning_rate, warmup_frac, dmt_lr_decay, 0.0)
-    for group in optimizer.param_groups:
-        group['lr'] = lr
+    set_lr(optimizer, lr)
 
     # one optimisation step over the global batch; this process takes its share of the micro-batches
     my_plan = plan if phase == 'smt' else dmt_plan
     terms = torch.zeros(3 if phase == 'smt' else 2, device=dev)
-    for micro, (index, rows) in enumerate(my_plan):
+    for index, rows in micro_steps(train_step, my_plan, sys_):
         if phase == 'smt':
             inputs = get_batch(iter_num, index, rows)
         else:
             with ctx:
                 inputs = dmt_targets(*get_dmt_batch(iter_num, index, rows))  # teacher labels, no gradient
-        if sys_['ddp']:  # sync gradients on the last micro-step only; must be set before the forward
-            train_step.require_backward_grad_sync = micro == len(my_plan) - 1
         with ctx:
             loss, t = train_step(*inputs)
         (loss / len(my_plan)).backward()
         terms += t / len(my_plan)
     # clip separately, so the teacher's large early gradients do not shrink the RNN's updates (0: no clipping)
-    clip = grad_clip if grad_clip > 0 else float('inf')
-    rnn_norm = torch.nn.utils.clip_grad_norm_([p for p in rnn.parameters() if p.requires_grad], clip)
-    teacher_norm = torch.nn.utils.clip_grad_norm_([p for p in teacher.parameters() if p.requires_grad], clip)
+    rnn_norm = clip_grads([p for p in rnn.parameters() if p.requires_grad], grad_clip)
+    teacher_norm = clip_grads([p for p in teacher.parameters() if p.requires_grad], grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     iter_num += 1
@@ -397,9 +393,9 @@ while True:
                 tok_s = trans_s = rows * dmt_rollout_len / dt  # every rolled-out token is one RNN transition
                 parts, flops = f"mse {mse:.5f} ce {ce:.4f}", dmt_flops
                 metrics = {'train/dmt_mse': mse, 'train/dmt_ce': ce}
-            mfu = f"{flops / dt / peak * 100:.1f}%" if peak else 'n/a'
+            _, mfu = rates(dt, 0, flops, peak)
             print(f"iter {iter_num}: loss {loss_val:.4f} ({phase}: {parts}) | {tok_s:,.0f} tok/s {trans_s:,.0f} "
-                  f"trans/s | mfu {mfu} | lr {lr:.2e} | {dt * 1000:.0f} ms | eta {clock.eta(iter_num, total_iters)}")
+                  f"trans/s | mfu {mfu} | lr {lr:.2e} | {dt * 1000:.0f} ms | eta {clock.eta(iter_num, total_iters, max_time)}")
             logger.log({'train/loss': loss_val, **metrics, 'lr': lr, 'tokens_per_s': tok_s, 'transitions_per_s': trans_s,
                         'grad_norm/rnn': rnn_norm.item(), 'grad_norm/teacher': teacher_norm.item()}, step=iter_num)
 

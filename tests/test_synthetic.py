@@ -130,7 +130,7 @@ def test_name_mistakes_give_one_line_errors(name, message):
 def test_train_smt_runs_on_a_task(name, tmp_path):
     p = run(['train_smt.py', f'--dataset={name}', f'--out_dir={tmp_path}', '--max_iters=4', '--eval_interval=2']
             + TINY)
-    assert 'eval 4: rnn' in p.stdout and 'nan' not in p.stdout.lower(), p.stdout
+    assert 'eval 4 (smt): rnn' in p.stdout and 'nan' not in p.stdout.lower(), p.stdout
     ck = torch.load(tmp_path / 'ckpt.pt', map_location='cpu', weights_only=True)
     assert ck['meta']['dataset'] == name and ck['meta']['tokenizer'] == 'synthetic'
 

@@ -1,0 +1,150 @@
+"""
+The comparison table: every backbone x method (SMT, BPTT) trained under the same wall-clock budget on the same data,
+each checkpoint judged by the same ruler (eval.py on the same held-out sequences), written as a markdown table and a
+JSON file. Optionally sweeps one config key over values, passed to every run (a row per value and backbone).
+
+    python compare.py --max_time=600                                # the README table (Shakespeare bytes, CPU sizes)
+    python compare.py --max_time=5 --backbones=gru,mingru            # a smoke test
+    python compare.py --sweep=n_mem:2,4,8 --max_time=300             # one key over values
+    python compare.py --sweep=context_len/block_size:64,128          # a key named differently in SMT / BPTT
+    python compare.py --args="--batch_size=16 --device=cpu"          # extra overrides for every trainer run
+
+Each run trains from scratch with a constant learning rate after a short warmup (a cosine schedule needs to know
+where it ends, and under a time budget it does not), evaluates and saves when max_time seconds of training are
+spent (evaluations excluded); the cell reports eval.py's bits/token and the run's wall time. Logs, checkpoints and
+eval JSON of each run stay in out_dir/<backbone>-<method>[-<key>=<value>]/.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import configurator
+from model import BACKBONES
+
+out_dir = 'out-compare'
+backbones = ','.join(BACKBONES)
+methods = 'smt,bptt'
+max_time = 600.0  # seconds of training per run (the trainers' max_time)
+warmup_iters = 100  # linear warmup, then constant learning rate
+sweep = ''  # 'key:v1,v2,...' -> one run per value with --key=value for every trainer; 'smt_key/bptt_key:...'
+smt_config = 'config/shakespeare.py'
+bptt_config = 'config/shakespeare_bptt.py'
+args = ''  # extra --key=value overrides for every trainer run, separated by spaces
+eval_L = 256  # one L for every checkpoint: the same ruler (4x the Shakespeare configs' training window of 64)
+eval_seqs = 64
+device = 'auto'
+progress_every = 60  # seconds between progress lines of a running trainer
+configurator.load(globals(), sys.argv[1:])
+
+CONFIGS = {'smt': smt_config, 'bptt': bptt_config}
+bad = [b for b in backbones.split(',') if b not in BACKBONES] + [m for m in methods.split(',') if m not in CONFIGS]
+if bad:
+    configurator.fail(f"unknown backbone or method {', '.join(bad)}; backbones: {', '.join(BACKBONES)}; methods: "
+                      f"{', '.join(CONFIGS)}")
+if max_time <= 0:
+    configurator.fail(f"max_time must be > 0 seconds (the budget every run gets), got {max_time}")
+if sweep and (':' not in sweep or not sweep.split(':', 1)[1] or sweep.split(':', 1)[0].count('/') > 1):
+    configurator.fail(f"sweep must look like key:v1,v2,... or smt_key/bptt_key:v1,v2,... (e.g. n_mem:2,4,8), "
+                      f"got {sweep!r}")
+sweep_key, sweep_values = sweep.split(':', 1)[0] if sweep else None, sweep.split(':', 1)[1].split(',') if sweep else [None]
+# the swept key as each trainer names it: 'key' for both, or 'smt_key/bptt_key'
+sweep_keys = dict(zip(CONFIGS, sweep_key.split('/') if sweep_key and '/' in sweep_key else [sweep_key] * 2))
+BIG = 10 ** 9  # max_iters and eval_interval out of the way: the time budget ends every run
+runs = [(v, b, m) for v in sweep_values for b in backbones.split(',') for m in methods.split(',')]
+os.makedirs(out_dir, exist_ok=True)
+
+
+def tag_of(value, backbone, method):
+    return f"{backbone}-{method}" + (f"-{sweep_keys[method]}={value}" if sweep_key else '')
+
+
+def run_logged(cmd, log_path):
+    """Run cmd with its output in log_path, echoing the log's latest line every progress_every seconds; returns
+    (returncode, wall seconds, the log's last lines)."""
+    t0 = time.time()
+    next_report = t0 + progress_every
+    with open(log_path, 'w') as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=os.path.dirname(os.path.abspath(__file__)),
+                                env={**os.environ, 'PYTHONUNBUFFERED': '1'})  # the log fills as the run goes
+        while proc.poll() is None:
+            time.sleep(0.5)
+            if time.time() >= next_report:
+                next_report += progress_every
+                with open(log_path) as f:
+                    last = (f.read().splitlines() or [''])[-1]
+                print(f"    {time.time() - t0:.0f}s: {last[:150]}", flush=True)
+    with open(log_path) as f:
+        tail = f.read().splitlines()[-3:]
+    return proc.returncode, time.time() - t0, tail
+
+
+results = []
+t_start = time.time()
+print(f"compare: {len(runs)} runs ({backbones} x {methods}" + (f" x {sweep_key}={','.join(sweep_values)}" if sweep_key
+      else '') + f"), {max_time:.0f}s of training each; eval L={eval_L} on {eval_seqs} sequences; logs in {out_dir}/")
+for i, (value, backbone, method) in enumerate(runs):
+    tag = tag_of(value, backbone, method)
+    run_dir = os.path.abspath(os.path.join(out_dir, tag))
+    os.makedirs(run_dir, exist_ok=True)
+    done = time.time() - t_start
+    eta = f", eta {(done / i) * (len(runs) - i) / 60:.1f} min" if i else ''
+    print(f"[{i + 1}/{len(runs)}] {tag}: training ({done / 60:.1f} min elapsed{eta})", flush=True)
+    cmd = [sys.executable, f'train_{method}.py', CONFIGS[method], f'--backbone={backbone}', f'--out_dir={run_dir}',
+           f'--max_time={max_time}', f'--max_iters={BIG}', f'--eval_interval={BIG}', '--lr_decay=constant',
+           f'--warmup_frac={warmup_iters / BIG}', f'--device={device}'] + args.split()
+    if sweep_key:
+        cmd.append(f'--{sweep_keys[method]}={value}')
+    rec = {'backbone': backbone, 'method': method, 'sweep_key': sweep_key, 'sweep_value': value, 'dir': run_dir}
+    rc, wall, tail = run_logged(cmd, os.path.join(run_dir, 'train.log'))
+    rec['train_wall_s'] = wall
+    if rc != 0:
+        rec['error'] = tail[-1] if tail else f'exit {rc}'
+        print(f"    training failed ({rec['error']}); see {run_dir}/train.log", flush=True)
+        results.append(rec)
+        continue
+    eval_json = os.path.join(run_dir, 'eval.json')
+    rc, _, tail = run_logged([sys.executable, 'eval.py', f'--ckpt={run_dir}/ckpt.pt', f'--L={eval_L}',
+                              f'--n_seqs={eval_seqs}', f'--json={eval_json}', f'--device={device}'],
+                             os.path.join(run_dir, 'eval.log'))
+    if rc != 0:
+        rec['error'] = tail[-1] if tail else f'exit {rc}'
+        print(f"    eval failed ({rec['error']}); see {run_dir}/eval.log", flush=True)
+        results.append(rec)
+        continue
+    with open(eval_json) as f:
+        rec['eval'] = json.load(f)
+    iters = [l for l in open(os.path.join(run_dir, 'train.log')) if l.startswith('eval ')]
+    rec['iters'] = int(iters[-1].split()[1].rstrip(':')) if iters else None
+    results.append(rec)
+    print(f"    {rec['iters']} iterations, {wall:.0f}s wall: RNN {rec['eval']['rnn']['bits']:.4f} bits/token", flush=True)
+
+# -----------------------------------------------------------------------------
+# the table: a row per (sweep value,) backbone, a column per method; bits/token of the RNN alone (eval.py)
+method_list = methods.split(',')
+head = ([sweep_key] if sweep_key else []) + ['backbone'] + [m.upper() for m in method_list]
+lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+for value in sweep_values:
+    for backbone in backbones.split(','):
+        cells = []
+        for method in method_list:
+            r = next(r for r in results if (r['sweep_value'], r['backbone'], r['method']) == (value, backbone, method))
+            cells.append(f"failed ({r['train_wall_s']:.0f} s)" if 'eval' not in r else
+                         f"{r['eval']['rnn']['bits']:.3f} ({r['train_wall_s']:.0f} s, {r['iters']} it)")
+        lines.append('| ' + ' | '.join(([value] if sweep_key else []) + [backbone] + cells) + ' |')
+base = next((r['eval']['baselines'] for r in results if 'eval' in r), None)
+first = next((r['eval'] for r in results if 'eval' in r), None)
+lines.append('')
+lines.append(f"RNN alone from its learned initial memory, eval.py bits/token on {eval_seqs} held-out sequences of "
+             f"L={eval_L} (dataset {first['dataset'] if first else '?'}); in brackets the run's wall time (training "
+             f"budget {max_time:.0f} s plus start-up and final evaluation) and iterations.")
+if base:
+    lines.append(f"Baselines: unigram {base['unigram']:.3f}, bigram {base['bigram']:.3f} bits/token.")
+table = '\n'.join(lines) + '\n'
+with open(os.path.join(out_dir, 'table.md'), 'w') as f:
+    f.write(table)
+with open(os.path.join(out_dir, 'results.json'), 'w') as f:
+    json.dump({'max_time': max_time, 'eval_L': eval_L, 'eval_seqs': eval_seqs, 'sweep': sweep, 'args': args,
+               'runs': results}, f, indent=1)
+print(f"\n{table}\nwritten {out_dir}/table.md and {out_dir}/results.json ({(time.time() - t_start) / 60:.1f} min)")

@@ -1,0 +1,20 @@
+# The BPTT baseline at the CPU-sized default of config/shakespeare.py: the same RNN (K=4 x d=128, 2 updater layers,
+# 1 readout layer), the same batch and schedule, trained on windows as long as SMT's teacher context (Tc = 64).
+# Any backbone: python train_bptt.py config/shakespeare_bptt.py --backbone=gru
+out_dir = 'out-shakespeare-bptt'
+dataset = 'shakespeare'
+wandb_run_name = 'bptt-shakespeare'
+eval_interval = 500
+log_interval = 25
+batch_size = 32
+block_size = 64
+n_mem = 4
+d_model = 128
+n_head = 4
+n_dec_layer = 1
+n_rnn_layer = 2
+learning_rate = 2e-3
+max_iters = 2000
+lr_decay = 'cosine'
+eval_seqs = 16
+eval_seq_len = 256

@@ -1,0 +1,102 @@
+"""Every updater backbone: its fast whole-sequence path equals repeated `step` (values and BPTT gradients), its
+states stay in its state space, and the defining difference of SMT and BPTT: under BPTT the loss at the last
+position reaches the first input, under SMT it does not."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import tiny_models
+from encoder import SMTObjective
+from model import BACKBONES, RNN, RNNConfig, linear_scan, to_state
+
+
+def models(backbone, n_rnn_layer=2):
+    """A tiny teacher and RNN; two updater layers, so stacked cells hand states from layer to layer."""
+    teacher, _ = tiny_models(backbone=backbone)
+    torch.manual_seed(0)
+    rnn = RNN(RNNConfig(vocab_size=16, n_mem=3, d_model=16, n_head=2, backbone=backbone, n_rnn_layer=n_rnn_layer,
+                        n_dec_layer=1, max_pos=64))
+    return teacher, rnn
+
+
+def step_loop(rnn, m, xs):
+    ms = []
+    for t in range(xs.size(1)):
+        m = rnn.step(m, xs[:, t])
+        ms.append(m)
+    return torch.stack(ms, dim=1)
+
+
+@pytest.mark.parametrize('backbone', list(BACKBONES))
+def test_fast_path_equals_repeated_step(backbone):
+    _, rnn = models(backbone)
+    g = torch.Generator().manual_seed(1)
+    xs = torch.randint(0, 16, (3, 37), generator=g)  # 37: more than two scan chunks, not a multiple of one
+    m = to_state(torch.randn(3, 3, 16, generator=g), backbone)  # not the initial memory: every row differs
+    fast, slow = rnn.run(m, xs), step_loop(rnn, m, xs)
+    torch.testing.assert_close(fast, slow, atol=2e-6, rtol=1e-5)
+    # the BPTT gradient through the fast path is the step loop's, for every parameter (m0 included)
+    grads = []
+    for unroll in (lambda m0: rnn.run(m0, xs), lambda m0: step_loop(rnn, m0, xs)):
+        rnn.zero_grad()
+        ms = unroll(rnn.initial_memory(3))
+        F.cross_entropy(rnn.logits(ms).flatten(0, 1), xs.roll(-1, 1).flatten()).backward()
+        grads.append({n: p.grad.clone() for n, p in rnn.named_parameters()})
+    for n in grads[0]:
+        torch.testing.assert_close(grads[0][n], grads[1][n], atol=1e-6, rtol=1e-4, msg=n)
+
+
+@pytest.mark.parametrize('backbone', list(BACKBONES))
+def test_states_stay_in_the_state_space(backbone):
+    teacher, rnn = models(backbone)
+    m_enc = teacher.encode(torch.randint(0, 16, (4, 8)), torch.tensor([8, 5, 1, 0]))
+    states = [m_enc, rnn.initial_memory(2), rnn.run(m_enc, torch.randint(0, 16, (4, 20)))[:, -1]]
+    for m in states:
+        assert torch.isfinite(m).all()
+        if backbone in ('transformer', 'mlp'):  # RMS-normed per memory token
+            torch.testing.assert_close(m.pow(2).mean(-1), torch.ones(m.shape[:-1]), atol=1e-4, rtol=0)
+        else:  # squashed: h (all of the memory, or the LSTM's first half) in (-1, 1)
+            h = m.flatten(-2)[..., :m[0].numel() // 2] if backbone == 'lstm' else m
+            assert h.abs().max() < 1
+
+
+def test_unknown_backbone_lists_the_valid_ones():
+    with pytest.raises(ValueError) as e:
+        RNN(RNNConfig(backbone='rwkv'))
+    assert all(b in str(e.value) for b in BACKBONES)
+    with pytest.raises(ValueError, match='divide'):
+        RNN(RNNConfig(backbone='lstm', n_mem=3, d_model=5, n_rnn_layer=2))
+
+
+def test_linear_scan_is_stable_at_extreme_gates():
+    g = torch.Generator().manual_seed(0)
+    log_a = torch.cat([torch.full((2, 40, 3), -30.0), torch.full((2, 40, 3), -1e-7)], dim=1)  # a ~ 0, then a ~ 1
+    b = torch.randn(2, 80, 3, generator=g)
+    h0 = torch.randn(2, 3, generator=g)
+    h, want = h0, []
+    for t in range(80):
+        h = log_a[:, t].exp() * h + b[:, t]
+        want.append(h)
+    torch.testing.assert_close(linear_scan(log_a, b, h0), torch.stack(want, 1), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('backbone', list(BACKBONES))
+def test_bptt_reaches_the_first_input_and_smt_does_not(backbone):
+    """Token 15 stands only at position 0. Under BPTT the loss at the last position reaches its embedding through
+    every step; under SMT the RNN takes one step from a teacher memory, so its first input gets no gradient."""
+    teacher, rnn = models(backbone)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 15, (4, 12), generator=g)
+    x[:, 0] = 15
+    rnn.zero_grad()
+    last = rnn.logits(rnn.run(rnn.initial_memory(4), x)[:, -1])
+    F.cross_entropy(last, torch.randint(0, 16, (4,), generator=g)).backward()
+    assert rnn.wte.weight.grad[15].abs().sum() > 0
+    assert rnn.m0.grad.abs().sum() > 0  # and it reaches the initial memory
+    # SMT on the same window (Tc = 8, Tf = 3): the RNN steps from m_t on x[:, 8] only
+    rnn.zero_grad()
+    loss, _ = SMTObjective(teacher, rnn)(x[:, :11], x[:, 1:12], torch.tensor([8, 8, 8, 8]), torch.randperm(12))
+    loss.backward()
+    assert rnn.wte.weight.grad[x[:, 8]].abs().sum() > 0  # the transition's input is trained
+    assert rnn.wte.weight.grad[15].abs().sum() == 0  # the first input is not reached
+    assert teacher.wte.weight.grad[15].abs().sum() > 0  # (it reaches the teacher, which reads the whole past)

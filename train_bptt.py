@@ -1,0 +1,216 @@
+"""
+The baseline SMT is measured against: the same RNN (token embedding, updater backbone, readout, learned initial
+memory) trained by backpropagation through time. Each training sequence is a window of block_size tokens; the RNN
+starts from its learned initial memory m0, reads the window with teacher forcing, and every memory predicts the
+next token through the readout:
+
+    m_0 = m0,   m_{t+1} = step(m_t, x_t),   L = mean_t CE(readout(m_{t+1}), y_t)
+
+The gradient of every position's loss flows back through all the steps before it, down to m0. The unroll uses the
+backbone's fastest whole-sequence path (cuDNN for gru/lstm, a parallel scan for mingru, the step loop otherwise), so
+the baseline is as strong as BPTT can be. Same data, configs, logging and checkpoint format as train_smt.py:
+sample.py and eval.py read both trainers' checkpoints alike.
+
+    python train_bptt.py config/shakespeare_bptt.py                   # CPU, Shakespeare bytes
+    python train_bptt.py config/shakespeare_bptt.py --backbone=gru
+    torchrun --standalone --nproc_per_node=8 train_bptt.py config/shakespeare_bptt.py
+"""
+import os
+import sys
+from dataclasses import asdict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import configurator
+from common import (Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads, compile_enabled,
+                    data_meta, device_name, eval_rnn_bits, eval_sequences, load_data, lr_at, make_optimizer,
+                    micro_steps, peak_flops, rates, raw_module, resume_from, save_checkpoint, set_lr, setup_system,
+                    step_generator, time_is_up, wrap_model)
+from model import BACKBONES, RNN, RNNConfig, transformer_flops
+
+# -----------------------------------------------------------------------------
+# defaults: the RNN of the paper's reference LM run (smt-method.md); config/shakespeare_bptt.py is CPU-sized
+out_dir = 'out-bptt'
+init_from = 'scratch'  # 'scratch' or 'resume' (from out_dir/ckpt.pt)
+eval_interval = 2000
+log_interval = 10
+eval_only = False
+wandb_log = False
+wandb_project = 'smt'
+wandb_run_name = 'bptt'
+# data
+dataset = 'tinystories'
+batch_size = 128  # sequences per micro-step per process
+gradient_accumulation_steps = 1  # global: divided among DDP processes, so the global batch does not depend on N
+block_size = 256  # tokens per training sequence: BPTT unrolls this far, from the initial memory
+# model (the same RNN as train_smt.py's; there is no teacher)
+backbone = 'transformer'
+n_mem = 16
+d_model = 256
+n_head = 8
+n_dec_layer = 4
+n_rnn_layer = 8
+# optimizer
+learning_rate = 3e-4
+max_iters = 150000
+max_time = 0.0  # seconds of training (evals excluded) after which the run evaluates, saves and stops; 0: no limit
+weight_decay = 0.01
+beta1 = 0.9
+beta2 = 0.95
+grad_clip = 1.0  # 0 disables; BPTT's gradients can explode over long unrolls
+warmup_frac = 0.01
+lr_decay = 'constant'  # or 'cosine'
+min_lr = 0.0
+# evaluation: fixed sequences, the RNN alone from its initial memory (as in train_smt.py)
+eval_seqs = 32
+eval_seq_len = 1024
+# system
+device = 'auto'
+dtype = 'auto'  # bfloat16 autocast on CUDA, float32 on CPU
+compile = 'auto'  # 'auto' (CUDA only), 'True', 'False'
+seed = 1337
+config = configurator.load(globals(), sys.argv[1:], default_config='config/shakespeare_bptt.py')
+# -----------------------------------------------------------------------------
+
+if backbone not in BACKBONES:
+    configurator.fail(f"unknown backbone '{backbone}'; valid: {', '.join(BACKBONES)}")
+if block_size < 1 or n_mem < 1:
+    configurator.fail(f"block_size and n_mem (K) must be >= 1, got {block_size}, {n_mem}")
+
+sys_ = setup_system(device, dtype, seed)
+master, dev, ctx = sys_['master'], sys_['device'], sys_['ctx']
+plan = batch_plan(gradient_accumulation_steps, batch_size, sys_['rank'], sys_['world_size'])
+data = load_data(dataset, sys_)
+vocab_size = data.vocab_size
+# the readout runs on the K memory tokens alone; max_pos matches train_smt.py's rule only where it must (K tokens)
+rnn_cfg = RNNConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=n_head, backbone=backbone,
+                    n_rnn_layer=n_rnn_layer, n_dec_layer=n_dec_layer, max_pos=n_mem)
+
+
+class BPTTObjective(nn.Module):
+    """Mean next-token CE of the RNN unrolled over a window from its initial memory, gradients through every step.
+    One module, so that DDP sees a single forward."""
+
+    def __init__(self, rnn):
+        super().__init__()
+        self.rnn = rnn
+
+    def forward(self, x, y):
+        ms = self.rnn.run(self.rnn.initial_memory(x.size(0)), x)  # (B, T, K, d): the memory after each input
+        logits = self.rnn.logits(ms)
+        return F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-1)
+
+
+def get_batch(iter_num, index, rows):
+    """Rows `rows` of micro-batch `index` of the global batch at iter_num: a pure function of (seed, iter_num, index)."""
+    x, y = data.sequences('train', batch_size, block_size, step_generator(seed, iter_num, index))
+    return x[rows].to(dev, non_blocking=True), y[rows].to(dev, non_blocking=True)
+
+
+# -----------------------------------------------------------------------------
+# model, optimizer, resume
+try:
+    rnn = RNN(rnn_cfg)
+except ValueError as e:  # sizes a backbone cannot split its memory into
+    configurator.fail(str(e))
+iter_num = 0
+ckpt = None
+if init_from == 'resume':
+    ckpt = resume_from(out_dir, {'rnn': asdict(rnn_cfg)})
+    if ckpt.get('trainer') != 'bptt':
+        configurator.fail(f"{out_dir}/ckpt.pt was made by train_{ckpt.get('trainer')}.py; resume it with that trainer")
+    rnn.load_state_dict(ckpt['rnn'])
+    iter_num = ckpt['iter_num']
+elif init_from != 'scratch':
+    configurator.fail(f"init_from must be 'scratch' or 'resume', got {init_from!r}")
+rnn.to(dev)
+objective = BPTTObjective(rnn)
+optimizer = make_optimizer(rnn.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
+if ckpt is not None:
+    optimizer.load_state_dict(ckpt['optimizer'])
+ckpt = None  # free the memory
+# Compile the parts, not the whole unroll: Dynamo graph-breaks on cuDNN's nn.GRU/nn.LSTM, and compiling a T-step
+# Python loop would unroll it into one huge graph. compile_parts compiles in place, so state_dict keys stay clean.
+if compile_enabled(compile, sys_['device_type']):
+    rnn.compile_parts()
+train_step = wrap_model(objective, False, sys_)
+
+# -----------------------------------------------------------------------------
+# evaluation: the same validation sequences as train_smt.py (same seed, count and length give the same tokens)
+val_x, val_y = eval_sequences(data, eval_seqs, eval_seq_len)
+unigram_bits, bigram_bits = data.baselines(val_x, val_y)
+
+
+@torch.no_grad()
+def evaluate():
+    """The RNN's own teacher-forced CE on the validation sequences, from its initial memory."""
+    rnn.eval()
+    bits = eval_rnn_bits(rnn, val_x, val_y, sys_, ctx, batch_size)
+    rnn.train()
+    return dict(rnn_bits=bits)
+
+
+def checkpoint(val):
+    save_checkpoint(os.path.join(out_dir, 'ckpt.pt'), {
+        'trainer': 'bptt', 'iter_num': iter_num, 'config': config, 'val': val, 'meta': data_meta(dataset, data),
+        'rnn_args': asdict(rnn_cfg), 'rnn': raw_module(rnn).state_dict(), 'optimizer': optimizer.state_dict()})
+
+
+# -----------------------------------------------------------------------------
+# training loop
+if master:
+    print(f"BPTT on {dataset} ({data.describe()}) | {device_name(dev)} x {sys_['world_size']} | RNN "
+          f"{rnn.num_params() / 1e6:.2f}M params ({backbone}, memory {n_mem}x{d_model}) | global batch "
+          f"{batch_size * gradient_accumulation_steps} sequences of {block_size}")
+    print(f"baselines on the validation sequences: unigram {unigram_bits:.3f}, bigram {bigram_bits:.3f} bits/token")
+    os.makedirs(out_dir, exist_ok=True)
+logger = Logger(wandb_log, wandb_project, wandb_run_name, config, master)
+tokens_per_iter = batch_size * gradient_accumulation_steps * block_size  # every token is one trained transition
+# training FLOPs per token: one updater step and one readout pass over the K memory tokens
+flops_per_iter = tokens_per_iter * (rnn.step_flops() + transformer_flops(n_dec_layer, d_model, n_mem)
+                                    + 6 * d_model * vocab_size)
+peak = peak_flops(dev)
+start_iter = iter_num
+clock = Throughput()
+while True:
+    lr = lr_at(iter_num, max_iters, learning_rate, warmup_frac, lr_decay, min_lr)
+    set_lr(optimizer, lr)
+    out_of_time = time_is_up(max_time, clock, sys_)
+    if (iter_num % eval_interval == 0 and iter_num > start_iter) or iter_num == max_iters or out_of_time or eval_only:
+        val = evaluate()
+        if master:
+            print(f"eval {iter_num}: rnn {val['rnn_bits']:.4f} bits/token (alone, from its initial memory) | "
+                  f"unigram {unigram_bits:.3f} bigram {bigram_bits:.3f}")
+            logger.log({f'val/{k}': v for k, v in val.items()}, step=iter_num)
+            if not eval_only:
+                checkpoint(val)
+        clock.restart()  # evaluation time counts neither in the throughput nor in max_time
+    if iter_num >= max_iters or out_of_time or eval_only:
+        break
+
+    # one optimisation step over the global batch; this process takes its share of the micro-batches
+    loss_sum = torch.zeros((), device=dev)
+    for index, rows in micro_steps(train_step, plan, sys_):
+        with ctx:
+            loss = train_step(*get_batch(iter_num, index, rows))
+        (loss / len(plan)).backward()
+        loss_sum += loss.detach() / len(plan)
+    grad_norm = clip_grads(rnn.parameters(), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    iter_num += 1
+
+    dt = clock.tick(iter_num, start_iter)
+    if iter_num % log_interval == 0:
+        loss_val = all_reduce_sum(loss_sum, sys_).item() / sys_['world_size']  # every rank takes part
+        if master:
+            tok_s, mfu = rates(dt, tokens_per_iter, flops_per_iter, peak)
+            print(f"iter {iter_num}: loss {loss_val:.4f} | {tok_s:,.0f} tok/s {tok_s:,.0f} trans/s | mfu {mfu} | "
+                  f"lr {lr:.2e} | {dt * 1000:.0f} ms | eta {clock.eta(iter_num, max_iters, max_time)}")
+            logger.log({'train/loss': loss_val, 'lr': lr, 'tokens_per_s': tok_s, 'transitions_per_s': tok_s,
+                        'grad_norm/rnn': grad_norm.item()}, step=iter_num)
+
+logger.finish()
+cleanup_system(sys_)
