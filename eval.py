@@ -10,8 +10,13 @@ a given n_seqs and L). For SMT checkpoints also: the teacher's next-token CE on 
 the last Tc tokens; every teacher_every-th position, as each costs a full encoder pass), and the reference protocol, the memory seeded by the encoder on the first Tc tokens and the RNN
 alone on the rest.
 
+For SMT/DMT checkpoints also the drift MSE(m^_t, m_t) between the RNN's own states and the teacher's memories of
+the same past, after t steps, for rollouts from both starts (the initial memory; the encoder's memory of Tc tokens).
+Several checkpoints (comma-separated) are evaluated on the same tokens and compared in one table at the end.
+
     python eval.py --ckpt=out-shakespeare/ckpt.pt
     python eval.py --out_dir=out-shakespeare-bptt --L=1024 --json=eval.json
+    python eval.py --ckpt=out-shakespeare/ckpt.pt,out-shakespeare-dmt/ckpt.pt    # SMT vs SMT -> DMT
 """
 import json as jsonlib
 import sys
@@ -20,11 +25,11 @@ import torch
 import torch.nn.functional as F
 
 import configurator
-from common import LOG2E, eval_sequences, load_checkpoint, load_data, rnn_nll, setup_system
+from common import LOG2E, eval_sequences, load_checkpoint, load_data, memory_drift, rnn_nll, setup_system
 from model import RNN, RNNConfig
 
 out_dir = 'out-shakespeare'
-ckpt = ''  # a checkpoint file; default out_dir/ckpt.pt
+ckpt = ''  # a checkpoint file, or several separated by commas; default out_dir/ckpt.pt
 dataset = ''  # default: the checkpoint's own dataset
 L = 0  # tokens per sequence; 0: 4x the training window
 n_seqs = 64  # held-out sequences
@@ -32,6 +37,7 @@ n_buckets = 8  # equal-width position buckets for the by-position CE
 seed = 0  # picks the sequences; keep it fixed to compare checkpoints
 teacher_every = 8  # the teacher is scored on every 8th position: one encoder pass per position costs L*Tc
 batch_size = 16
+drift_steps = '1,4,16,64,256'  # rollout steps at which the drift is reported (teacher checkpoints)
 json = ''  # also write the results as JSON to this file ('-': print only the JSON)
 device = 'auto'
 dtype = 'float32'  # the same numbers on every run; bfloat16 is faster on a GPU
@@ -42,27 +48,6 @@ if n_seqs < 1 or n_buckets < 1 or teacher_every < 1 or L < 0:
                       f"{teacher_every}, {L}")
 sys_ = setup_system(device, dtype, seed)
 dev, ctx = sys_['device'], sys_['ctx']
-path = ckpt or f"{out_dir}/ckpt.pt"
-ck = load_checkpoint(path)
-meta, cfg = ck.get('meta', {}), ck['config']
-trainer = ck.get('trainer', 'smt' if 'teacher' in ck else 'bptt')
-has_teacher = 'teacher' in ck and 'teacher_args' in ck
-window = ck['teacher_args']['context_len'] if has_teacher else cfg['block_size']
-L = L or 4 * window
-dataset = dataset or meta.get('dataset') or cfg['dataset']
-data = load_data(dataset, sys_, prepare=False)
-if data.vocab_size != ck['rnn_args']['vocab_size']:
-    configurator.fail(f"{path} has a vocabulary of {ck['rnn_args']['vocab_size']} but dataset '{dataset}' has "
-                      f"{data.vocab_size}; evaluate it on the data it was trained on ({meta.get('dataset', '?')})")
-if len(data.val) < L + 2:
-    configurator.fail(f"L={L} is longer than the validation data of '{dataset}' ({len(data.val)} tokens); use a "
-                      f"smaller --L")
-
-rnn = RNN(RNNConfig(**ck['rnn_args']))
-rnn.load_state_dict(ck['rnn'])
-rnn.to(dev).eval()
-x, y = eval_sequences(data, n_seqs, L, seed)
-valid = y >= 0
 
 
 def summary(nll, hits, mask):
@@ -71,20 +56,44 @@ def summary(nll, hits, mask):
     return {'bits': nll[mask].double().sum().item() / n * LOG2E, 'acc': hits[mask].double().sum().item() / n}
 
 
-# 1. the RNN alone from its initial memory, by position bucket
-nll, hits = rnn_nll(rnn, x, y, ctx, batch_size=batch_size, with_correct=True)
-edges = sorted({round(i * L / n_buckets) for i in range(n_buckets + 1)})
-pos = torch.arange(L)[None]
-buckets = [{'start': a, 'end': b, **summary(nll, hits, valid & (pos >= a) & (pos < b))}
-           for a, b in zip(edges[:-1], edges[1:])]
-result = {'checkpoint': path, 'trainer': trainer, 'backbone': ck['rnn_args']['backbone'], 'dataset': dataset, 'L': L,
-          'rnn': {**summary(nll, hits, valid), 'by_position': buckets}}
-unigram, bigram = data.baselines(x, y)
-result['baselines'] = {'unigram': unigram, 'bigram': bigram}
-result['teacher'] = result['rnn_encoder_seeded'] = None
+def evaluate(path, L):
+    """Every number of the protocol for one checkpoint, as the JSON-ready dict (plus the iteration and window)."""
+    ck = load_checkpoint(path)
+    meta, cfg = ck.get('meta', {}), ck['config']
+    trainer = ck.get('trainer', 'smt' if 'teacher' in ck else 'bptt')
+    has_teacher = 'teacher' in ck and 'teacher_args' in ck
+    window = ck['teacher_args']['context_len'] if has_teacher else cfg['block_size']
+    name = dataset or meta.get('dataset') or cfg['dataset']
+    data = load_data(name, sys_, prepare=False)
+    if data.vocab_size != ck['rnn_args']['vocab_size']:
+        configurator.fail(f"{path} has a vocabulary of {ck['rnn_args']['vocab_size']} but dataset '{name}' has "
+                          f"{data.vocab_size}; evaluate it on the data it was trained on ({meta.get('dataset', '?')})")
+    L = data.meta.get('length') or L or 4 * window  # an episodic dataset fixes its own length
+    if hasattr(data, 'val') and len(data.val) < L + 2:
+        configurator.fail(f"L={L} is longer than the validation data of '{name}' ({len(data.val)} tokens); use a "
+                          f"smaller --L")
+    rnn = RNN(RNNConfig(**ck['rnn_args']))
+    rnn.load_state_dict(ck['rnn'])
+    rnn.to(dev).eval()
+    x, y = eval_sequences(data, n_seqs, L, seed)
+    valid = y >= 0
 
-# 2. SMT checkpoints: the teacher on the same positions, and the RNN seeded by the encoder
-if has_teacher:
+    # 1. the RNN alone from its initial memory, by position bucket
+    nll, hits = rnn_nll(rnn, x, y, ctx, batch_size=batch_size, with_correct=True)
+    edges = sorted({round(i * L / n_buckets) for i in range(n_buckets + 1)})
+    pos = torch.arange(L)[None]
+    buckets = [{'start': a, 'end': b, **summary(nll, hits, valid & (pos >= a) & (pos < b))}
+               for a, b in zip(edges[:-1], edges[1:])]
+    result = {'checkpoint': path, 'trainer': trainer, 'backbone': ck['rnn_args']['backbone'], 'dataset': name,
+              'L': L, 'iter_num': ck['iter_num'], 'window': window,
+              'rnn': {**summary(nll, hits, valid), 'by_position': buckets}}
+    unigram, bigram = data.baselines(x, y)
+    result['baselines'] = {'unigram': unigram, 'bigram': bigram}
+    result['teacher'] = result['rnn_encoder_seeded'] = result['drift'] = None
+    if not has_teacher:
+        return result
+
+    # 2. teacher checkpoints: the teacher on the same positions, the RNN seeded by the encoder, the drift
     from encoder import Teacher, TeacherConfig
     teacher = Teacher(TeacherConfig(**ck['teacher_args']))
     teacher.load_state_dict(ck['teacher'])
@@ -103,6 +112,8 @@ if has_teacher:
             t_nll.append(F.cross_entropy(logits.float(), t_y[i:i + 16 * batch_size].to(dev),
                                          ignore_index=-1, reduction='none').cpu())
     result['teacher'] = {'bits': torch.cat(t_nll)[t_valid].double().mean().item() * LOG2E}
+    steps = [int(s) for s in drift_steps.split(',')]
+    result['drift'] = {'from_initial': memory_drift(rnn, teacher, x, ctx, False, steps, batch_size)}
     if L > Tc:  # the reference protocol: the encoder reads x_0..x_{Tc-1}, the RNN alone predicts y_Tc onwards
         with torch.no_grad(), ctx:
             m_seed = torch.cat([teacher.encode(x[i:i + batch_size, :Tc].to(dev),
@@ -110,17 +121,19 @@ if has_teacher:
                                 for i in range(0, n_seqs, batch_size)])
         s_nll, s_hits = rnn_nll(rnn, x[:, Tc:], y[:, Tc:], ctx, m0=m_seed, batch_size=batch_size, with_correct=True)
         result['rnn_encoder_seeded'] = {**summary(s_nll, s_hits, valid[:, Tc:]), 'start': Tc}
+        result['drift']['from_encoder'] = memory_drift(rnn, teacher, x, ctx, True, steps, batch_size)
+    return result
 
-# 3. report
-if json != '-':
-    r = result
-    print(f"{path}: {r['trainer']} {r['backbone']} RNN, iteration {ck['iter_num']} | {dataset} val: {n_seqs} sequences "
-          f"of L={L} (training window {window}), seed {seed}")
+
+def report(r):
+    L, Tc = r['L'], r['window']
+    print(f"{r['checkpoint']}: {r['trainer']} {r['backbone']} RNN, iteration {r['iter_num']} | {r['dataset']} val: "
+          f"{n_seqs} sequences of L={L} (training window {Tc}), seed {seed}")
     print(f"RNN alone from its initial memory: {r['rnn']['bits']:.4f} bits/token, accuracy {r['rnn']['acc']:.3f}")
     print(f"  {'positions':>12} {'bits':>8} {'acc':>6}")
-    for b in buckets:
+    for b in r['rnn']['by_position']:
         print(f"  {b['start']:>5}-{b['end'] - 1:<6} {b['bits']:8.4f} {b['acc']:6.3f}")
-    print(f"baselines: unigram {unigram:.4f}, bigram {bigram:.4f} bits/token")
+    print(f"baselines: unigram {r['baselines']['unigram']:.4f}, bigram {r['baselines']['bigram']:.4f} bits/token")
     if r['teacher']:
         print(f"teacher (next token from the last {Tc} tokens, one position in {teacher_every}): "
               f"{r['teacher']['bits']:.4f} bits/token")
@@ -128,10 +141,35 @@ if json != '-':
         s = r['rnn_encoder_seeded']
         print(f"RNN seeded by the encoder on the first {Tc} tokens, positions {Tc}-{L - 1}: {s['bits']:.4f} "
               f"bits/token, accuracy {s['acc']:.3f}")
-    elif has_teacher:
+    elif r['teacher']:
         print(f"(no encoder-seeded run: L={L} leaves nothing after the first Tc={Tc} tokens)")
-if json:
-    text = jsonlib.dumps(result, indent=1)
+    for start, curve in (r['drift'] or {}).items():
+        print(f"drift MSE(m^_t, m_t) after t steps, {start.replace('_', ' ')}: "
+              + '  '.join(f"t={t}: {v:.4f}" for t, v in curve.items()))
+
+
+def compare_table(results):
+    """One row per checkpoint, on the same tokens: the RNN from both starts and the drift at the last common step."""
+    def last(r, start):
+        curve = (r['drift'] or {}).get(start)
+        return f"{list(curve.values())[-1]:.4f} (t={list(curve)[-1]})" if curve else '-'
+    print(f"\n| checkpoint | trainer | iter | RNN from initial memory (bits) | RNN from encoder memory (bits) | "
+          f"drift from initial | drift from encoder |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        seeded = f"{r['rnn_encoder_seeded']['bits']:.4f}" if r['rnn_encoder_seeded'] else '-'
+        print(f"| {r['checkpoint']} | {r['trainer']} | {r['iter_num']} | {r['rnn']['bits']:.4f} | {seeded} | "
+              f"{last(r, 'from_initial')} | {last(r, 'from_encoder')} |")
+
+
+results = [evaluate(p, L) for p in (ckpt or f"{out_dir}/ckpt.pt").split(',')]
+if json != '-':
+    for r in results:
+        report(r)
+    if len(results) > 1:
+        compare_table(results)
+if json:  # one checkpoint: its dict; several: a list of them
+    text = jsonlib.dumps(results[0] if len(results) == 1 else results, indent=1)
     if json == '-':
         print(text)
     else:

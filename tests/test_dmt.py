@@ -86,3 +86,16 @@ def test_sample_from_a_dmt_checkpoint_never_reads_the_encoder(tiny_data, tmp_pat
     del ck['teacher'], ck['teacher_args'], ck['optimizer']  # an RNN-only file: no encoder to read
     torch.save(ck, tmp_path / 'rnn_only.pt')
     assert run(args + [f'--ckpt={tmp_path / "rnn_only.pt"}']).stdout == with_teacher
+
+
+def test_eval_compares_smt_and_dmt_on_the_same_tokens(tiny_data, tmp_path):
+    run(['train_smt.py', f'--dataset={tiny_data}', f'--out_dir={tmp_path}', '--max_iters=4', '--eval_interval=100',
+         '--dmt_iters=2'] + TINY + DMT)
+    both = f"--ckpt={tmp_path / 'ckpt_smt.pt'},{tmp_path / 'ckpt.pt'}"
+    p = run(['eval.py', both, '--n_seqs=4', '--L=40', '--drift_steps=1,8,24', f'--json={tmp_path / "e.json"}'])
+    assert '| checkpoint | trainer |' in p.stdout and 'from encoder' in p.stdout
+    import json
+    smt, dmt = json.loads((tmp_path / 'e.json').read_text())
+    assert (smt['trainer'], dmt['trainer']) == ('smt', 'dmt') and smt['L'] == dmt['L'] == 40
+    assert list(smt['drift']['from_initial']) == ['1', '8', '24'] and list(smt['drift']['from_encoder']) == ['1', '8', '24']
+    assert smt['baselines'] == dmt['baselines']  # the same tokens
