@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from model import Decoder, Stack, apply_rope, init_weights, to_state
+from model import Decoder, Stack, apply_rope, init_weights, to_state, transformer_flops
 
 ENCODER_TYPES = ('reference', 'causal')
 
@@ -227,3 +227,19 @@ class SMTObjective(nn.Module):
     def combine(self, l_dec, l_dyn, l_unif):
         loss = self.w_dec * l_dec + self.w_dyn * l_dyn + self.w_unif * l_unif
         return loss, torch.stack([l_dec, l_dyn, l_unif]).detach()
+
+
+def smt_flops_per_window(cfg, n_rnn_layer, labels_per_window=1):
+    """Training FLOPs (forward + backward) of one SMT window, for MFU: the encoder, one decoder pass and one RNN step
+    (a Transformer updater) per labelled transition; the readout is not trained by SMT.
+    reference: two full encoder passes over Tc + K tokens. causal: one pass over Tc + 1 context tokens (causal
+    attention, half the scores) plus L + 1 groups of K registers, each reading on average the context up to its
+    label."""
+    n, d, K, Tc, Tf, L = cfg.n_enc_layer, cfg.d_model, cfg.n_mem, cfg.context_len, cfg.future_len, labels_per_window
+    per_label = transformer_flops(cfg.n_dec_layer, d, K + Tf - 1) + transformer_flops(n_rnn_layer, d, K + 1)
+    if cfg.encoder_type == 'reference':
+        return 2 * transformer_flops(n, d, Tc + K) + per_label
+    G = L + 1
+    linear = 6 * 12 * n * d * d * (Tc + 1 + G * K)
+    scores = (Tc + 1) ** 2 / 2 + G * K * (Tc + 1 - L / 2 + K)  # query-key pairs that are not masked
+    return linear + 12 * n * d * scores + L * per_label

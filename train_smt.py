@@ -9,11 +9,14 @@ A Transformer teacher encodes the last Tc tokens into a memory m_t and must pred
 
 Every transition is one step of the RNN from a teacher memory, so training is time-parallel: nothing unrolls.
 The objective itself is encoder.SMTObjective; this script samples windows, steps the optimizer, evaluates, saves.
+With --encoder_type=causal --labels_per_window=L every window gives L transitions from one encoder pass instead of
+one transition from two (README: time-parallel labels); the default is the paper's reference encoder.
 The RNN's readout and initial memory are not trained here: they are copied from the teacher's decoder and from its
 memory of the empty past (sync_rnn), whenever the RNN is evaluated or saved.
 
     python train_smt.py                                   # CPU default: config/shakespeare.py
     python train_smt.py config/lm.py                      # the paper's LM scale, on a GPU
+    python train_smt.py --encoder_type=causal --labels_per_window=64   # 64 labelled transitions per window
     torchrun --standalone --nproc_per_node=8 train_smt.py config/lm.py
 """
 import os
@@ -28,8 +31,9 @@ import configurator
 from common import (LOG2E, Logger, Throughput, all_reduce_sum, cleanup_system, compile_enabled, device_name,
                     eval_sequences, load_checkpoint, load_data, lr_at, make_optimizer, peak_flops, raw_module, rnn_nll,
                     save_checkpoint, setup_system, step_generator)
-from encoder import SMTObjective, Teacher, TeacherConfig
-from model import RNN, RNNConfig, transformer_flops
+from encoder import (ENCODER_TYPES, SMTObjective, Teacher, TeacherConfig, label_valid, smt_flops_per_window,
+                     uniformity_indices)
+from model import RNN, RNNConfig
 
 # -----------------------------------------------------------------------------
 # defaults: the paper's reference LM run (smt-method.md); config/shakespeare.py is the CPU-sized default
@@ -48,6 +52,8 @@ gradient_accumulation_steps = 1  # global: divided among DDP processes, so the g
 short_ctx_frac = 0.25  # fraction of windows whose past is cut to a uniform length in [0, Tc): see README
 # model
 backbone = 'transformer'
+encoder_type = 'reference'  # 'reference': bidirectional, two passes per transition (the paper); 'causal': shared
+labels_per_window = 1  # L labelled transitions per window from one causal-encoder pass, 1 <= L <= Tc
 n_mem = 16
 d_model = 256
 n_head = 8
@@ -90,6 +96,13 @@ if context_len < 1 or n_mem < 1:
     configurator.fail(f"context_len (Tc) and n_mem (K) must be >= 1, got {context_len}, {n_mem}")
 if not 0.0 <= short_ctx_frac <= 1.0:
     configurator.fail(f"short_ctx_frac must be in [0, 1], got {short_ctx_frac}")
+if encoder_type not in ENCODER_TYPES:
+    configurator.fail(f"encoder_type must be one of {', '.join(ENCODER_TYPES)}, got {encoder_type!r}")
+if not 1 <= labels_per_window <= context_len:
+    configurator.fail(f"labels_per_window must be in [1, context_len={context_len}], got {labels_per_window}")
+if labels_per_window > 1 and encoder_type != 'causal':
+    configurator.fail(f"labels_per_window={labels_per_window} needs --encoder_type=causal (the reference encoder "
+                      f"makes one transition per window from two full passes)")
 if n_mem * batch_size < 2:
     configurator.fail("the uniformity loss needs at least two memory tokens per batch")
 
@@ -106,16 +119,18 @@ window = context_len + future_len  # a training window: Tc tokens of past ending
 rnn_cfg = RNNConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=n_head, backbone=backbone,
                     n_rnn_layer=n_rnn_layer, n_dec_layer=n_dec_layer, max_pos=context_len + n_mem + future_len)
 teacher_cfg = TeacherConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=n_head, backbone=backbone,
-                            n_enc_layer=n_enc_layer, n_dec_layer=n_dec_layer, context_len=context_len,
+                            encoder_type=encoder_type, n_enc_layer=n_enc_layer, n_dec_layer=n_dec_layer, context_len=context_len,
                             future_len=future_len, max_pos=rnn_cfg.max_pos)
 
 
 def get_batch(iter_num, index):
-    """Micro-batch `index` of the global batch at iter_num: windows, their context lengths, uniformity samples."""
+    """Micro-batch `index` of the global batch at iter_num: windows, their context lengths, uniformity samples,
+    and the number of real labelled transitions in it (for trans/s; known here, so no device sync)."""
     g = step_generator(seed, iter_num, index)
     x, y, n_ctx = data.smt_windows('train', batch_size, context_len, future_len, short_ctx_frac, g)
-    unif_idx = torch.randperm(batch_size * n_mem, generator=g)[:unif_tokens]
-    return [t.to(dev, non_blocking=True) for t in (x, y, n_ctx, unif_idx)]
+    unif_idx = uniformity_indices(n_ctx, labels_per_window, n_mem, unif_tokens, g)
+    n_trans = int(label_valid(n_ctx, labels_per_window).sum())
+    return [t.to(dev, non_blocking=True) for t in (x, y, n_ctx, unif_idx)] + [n_trans]
 
 
 # -----------------------------------------------------------------------------
@@ -139,7 +154,7 @@ rnn.readout.requires_grad_(False)
 rnn.m0.requires_grad_(False)
 teacher.to(dev)
 rnn.to(dev)
-smt = SMTObjective(teacher, rnn, w_dec, w_dyn, w_unif)
+smt = SMTObjective(teacher, rnn, w_dec, w_dyn, w_unif, labels_per_window)
 rnn_params = [p for p in rnn.parameters() if p.requires_grad]
 optimizer = make_optimizer(smt.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
 if ckpt is not None:
@@ -179,7 +194,8 @@ def evaluate():
     for i in range(0, len(mine), batch_size):
         x, y, n_ctx = (v[mine[i:i + batch_size]].to(dev) for v in val_windows)
         n = x.size(0)
-        idx = torch.randperm(n * n_mem, generator=torch.Generator().manual_seed(0))[:unif_tokens].to(dev)
+        idx = uniformity_indices(n_ctx.cpu(), labels_per_window, n_mem, unif_tokens,
+                                 torch.Generator().manual_seed(0)).to(dev)
         with ctx:
             _, terms = smt(x, y, n_ctx, idx)
             logits = teacher.decode(teacher.encode(x[:, :context_len], n_ctx), x[:, :0])
@@ -213,15 +229,12 @@ if master:
     print(f"SMT on {dataset} ({data.describe()}) | {device_name(dev)} x "
           f"{sys_['world_size']} | teacher {teacher.num_params() / 1e6:.2f}M params, RNN {rnn.num_params() / 1e6:.2f}M "
           f"({backbone}, memory {n_mem}x{d_model}) | global batch {batch_size * gradient_accumulation_steps} windows "
-          f"of Tc={context_len} + Tf={future_len}")
+          f"of Tc={context_len} + Tf={future_len} | {encoder_type} encoder, {labels_per_window} label(s) per window")
     print(f"baselines on the validation sequences: unigram {unigram_bits:.3f}, bigram {bigram_bits:.3f} bits/token")
     os.makedirs(out_dir, exist_ok=True)
 logger = Logger(wandb_log, wandb_project, wandb_run_name, config, master)
 windows_per_iter = batch_size * gradient_accumulation_steps
-# training FLOPs per window: two encoder passes, one decoder pass, one RNN step (the readout is not trained here)
-flops_per_iter = windows_per_iter * (2 * transformer_flops(n_enc_layer, d_model, context_len + n_mem)
-                                     + transformer_flops(n_dec_layer, d_model, n_mem + future_len - 1)
-                                     + transformer_flops(n_rnn_layer, d_model, n_mem + 1))
+flops_per_iter = windows_per_iter * smt_flops_per_window(teacher_cfg, n_rnn_layer, labels_per_window)
 peak = peak_flops(dev)
 start_iter = iter_num
 clock = Throughput()
@@ -247,8 +260,10 @@ while True:
 
     # one optimisation step over the global batch; this process takes its share of the micro-batches
     terms = torch.zeros(3, device=dev)
+    n_trans = 0  # real labelled transitions trained by this process in this iteration
     for micro in range(accum_local):
-        x, y, n_ctx, unif_idx = get_batch(iter_num, sys_['rank'] * accum_local + micro)
+        x, y, n_ctx, unif_idx, n = get_batch(iter_num, sys_['rank'] * accum_local + micro)
+        n_trans += n
         if sys_['ddp']:  # sync gradients on the last micro-step only; must be set before the forward
             train_step.require_backward_grad_sync = micro == accum_local - 1
         with ctx:
@@ -268,7 +283,7 @@ while True:
         if master:
             loss_val = w_dec * dec + w_dyn * dyn + w_unif * unif
             tok_s = windows_per_iter * window / dt
-            trans_s = windows_per_iter / dt  # one labelled transition per window
+            trans_s = n_trans * sys_['world_size'] / dt  # labelled transitions (about the same on every rank)
             mfu = f"{flops_per_iter / dt / peak * 100:.1f}%" if peak else 'n/a'
             print(f"iter {iter_num}: loss {loss_val:.4f} (dec {dec:.4f} dyn {dyn:.5f} unif {unif:.3f}) | "
                   f"{tok_s:,.0f} tok/s {trans_s:,.0f} trans/s | mfu {mfu} | lr {lr:.2e} | {dt * 1000:.0f} ms | "
