@@ -58,7 +58,7 @@ step bench_T256 60 python bench.py --sizes=reference --lengths=256 --warmup=2 --
 step bench_T1024 90 python bench.py --sizes=reference --lengths=1024 --warmup=2 --iters=3 --compile=True
 step bench_T4096 110 python bench.py --sizes=reference --lengths=4096 --warmup=1 --iters=2 --compile=False
 
-{ cat "$OUT/env.txt"; tail -n 3 "$OUT/tests.txt"; grep -E '^(iter 200|eval|SMT on)|exit|TIMED' "$OUT/train.txt"
+{ cat "$OUT/env.txt"; tail -n 3 "$OUT/tests.txt"; grep -E '^(eval|SMT on)|exit|TIMED' "$OUT/train.txt"; grep '^iter' "$OUT/train.txt" | tail -n 2
   for T in 256 1024 4096; do echo; grep -vE '^(override|config):' "$OUT/bench_T$T.txt"; done
   echo "total $(($(date +%s) - T0)) s"; } > "$OUT/summary.txt" 2>&1
 cat "$OUT/summary.txt"
