@@ -9,7 +9,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from model import Decoder, Stack, init_weights, to_state
+from model import Decoder, Stack, apply_rope, init_weights, to_state, transformer_flops
+
+ENCODER_TYPES = ('reference', 'causal')
 
 
 @dataclass
@@ -19,6 +21,7 @@ class TeacherConfig:
     d_model: int = 256
     n_head: int = 8
     backbone: str = 'transformer'  # the RNN's backbone: the encoder emits memories in its state space
+    encoder_type: str = 'reference'  # 'reference': bidirectional (the paper); 'causal': many labels per window
     n_enc_layer: int = 8
     n_dec_layer: int = 4
     context_len: int = 256  # Tc: tokens of past the encoder sees
@@ -31,6 +34,8 @@ class Teacher(nn.Module):
     def __init__(self, cfg: TeacherConfig):
         super().__init__()
         assert cfg.context_len + cfg.n_mem <= cfg.max_pos and cfg.n_mem + cfg.future_len - 1 <= cfg.max_pos
+        if cfg.encoder_type not in ENCODER_TYPES:
+            raise ValueError(f"unknown encoder_type '{cfg.encoder_type}'; valid: {', '.join(ENCODER_TYPES)}")
         self.cfg = cfg
         self.wte = nn.Embedding(cfg.vocab_size, cfg.d_model)  # shared by encoder inputs and decoder inputs
         self.encoder = Stack(cfg.n_enc_layer, cfg.d_model, cfg.n_head, cfg.max_pos)
@@ -40,19 +45,86 @@ class Teacher(nn.Module):
 
     def encode_raw(self, ctx, n_ctx):
         """ctx: (B, Tc) tokens, left-padded: the real past is the last n_ctx[b] of them (n_ctx may be 0).
-        Returns the raw register outputs (B, K, d). The encoder is bidirectional over the real tokens and the
-        registers; padding is masked out of the keys. Positions: context 0..Tc-1, registers Tc..Tc+K-1, so with
-        RoPE every register sees the most recent token at the same relative offset whatever the context length."""
+        Returns the raw register outputs (B, K, d). Positions: context 0..Tc-1, registers Tc..Tc+K-1, so with
+        RoPE every register sees the most recent token at the same relative offset whatever the context length.
+        'reference': bidirectional over the real tokens and the registers; padding is masked out of the keys.
+        'causal': each context token sees only the real tokens up to itself, the registers see all real tokens and
+        each other. This is the per-window definition that encode_labels_raw computes for many windows at once."""
         B, Tc = ctx.shape
         K = self.cfg.n_mem
         x = torch.cat([self.wte(ctx), self.registers.expand(B, -1, -1).to(self.wte.weight.dtype)], dim=1)
         pos = torch.arange(Tc + K, device=ctx.device)
         key_ok = pos[None, :] >= (Tc - n_ctx)[:, None]  # (B, Tc+K): registers always pass (pos >= Tc)
-        h = self.encoder(x, attn_mask=key_ok[:, None, None, :])
+        if self.cfg.encoder_type == 'reference':
+            mask = key_ok[:, None, None, :]
+        else:
+            is_reg = pos >= Tc
+            # a context query sees real context keys up to itself; a register query sees every real key; every
+            # query sees itself, so padded queries (whose outputs nobody reads) never face an all-masked row (NaN)
+            sees = is_reg[:, None] | (~is_reg[None, :] & (pos[None, :] <= pos[:, None]))  # (query, key)
+            mask = ((key_ok[:, None, :] & sees) | torch.eye(Tc + K, dtype=torch.bool, device=ctx.device))[:, None]
+        h = self.encoder(x, attn_mask=mask)
         return h[:, Tc:]
+
+    def encode_labels_raw(self, ctx, start, n_labels):
+        """The causal encoder's memories of many prefixes of one window from one shared pass. ctx: (B, T) tokens
+        whose real past begins at index start[b] (0 <= start <= T); labels at the last n_labels indices p of the
+        window. Returns (B, n_labels, K, d): label j is exactly encode_raw(ctx[:, :p+1], n=max(0, p+1-start)),
+        the memory of ctx[start..p] (the empty past where p < start), but every context state is computed once:
+        context tokens attend causally, so their states do not depend on which label reads them. Each label's
+        K registers sit at positions p+1..p+K (the per-window layout, so RoPE offsets agree) and attend to the
+        real context up to p and to each other; nobody else attends to them."""
+        assert self.cfg.encoder_type == 'causal', "many labels per window need encoder_type='causal'"
+        B, T = ctx.shape
+        K, G, dev = self.cfg.n_mem, n_labels, ctx.device
+        assert 1 <= G <= T and T + K <= self.encoder.cos.size(0), (G, T, K)
+        p = torch.arange(T - G, T, device=dev)  # label positions
+        pos = torch.cat([torch.arange(T, device=dev), (p[:, None] + 1 + torch.arange(K, device=dev)).flatten()])
+        cos, sin = self.encoder.cos[pos], self.encoder.sin[pos]
+        # context queries: real keys up to themselves, and themselves (padded rows stay finite)
+        i = torch.arange(T, device=dev)
+        ctx_mask = ((i[None, :] <= i[:, None]) & (i[None, None, :] >= start[:, None, None])) | torch.eye(
+            T, dtype=torch.bool, device=dev)
+        # register queries in chunks of groups: a chunk reads the context up to its last label and its own registers.
+        # This skips the (all-masked) context after the chunk and the registers of other chunks, so the cost is
+        # about G*K*T/2 scores, not (T + G*K)^2, with plain SDPA (no FlexAttention needed, CPU and CUDA alike).
+        per_chunk = max(1, T // (2 * K))
+        chunks = []
+        for g0 in range(0, G, per_chunk):
+            g1 = min(G, g0 + per_chunk)
+            n_keys = int(T - G + g1)  # context keys 0 .. p[g1-1]
+            kc = torch.arange(n_keys, device=dev)
+            grp = torch.arange(g0, g1, device=dev).repeat_interleave(K)  # the group of each query / register key
+            see_ctx = (kc[None, None, :] <= p[grp][None, :, None]) & (kc[None, None, :] >= start[:, None, None])
+            see_reg = (grp[:, None] == grp[None, :]).expand(B, -1, -1)
+            chunks.append((g0, g1, n_keys, torch.cat([see_ctx, see_reg], dim=2)[:, None]))
+        x = torch.cat([self.wte(ctx), self.registers.to(self.wte.weight.dtype).repeat(G, 1).expand(B, -1, -1)], 1)
+        for block in self.encoder.blocks:
+            x = x + block.proj(self._labels_attention(block, x, cos, sin, T, K, ctx_mask, chunks))
+            x = x + block.fc_out(F.gelu(block.fc(block.norm2(x))))
+        return self.encoder.norm(x[:, T:]).view(B, G, K, -1)
+
+    @staticmethod
+    def _labels_attention(block, x, cos, sin, T, K, ctx_mask, chunks):
+        """Block's self-attention (same weights, same RoPE) over [context, label registers] with the label masks;
+        returns the attention output before block.proj, (B, N, C)."""
+        B, N, C = x.shape
+        H = block.n_head
+        q, k, v = block.qkv(block.norm1(x)).view(B, N, 3, H, C // H).permute(2, 0, 3, 1, 4)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        ys = [F.scaled_dot_product_attention(q[:, :, :T], k[:, :, :T], v[:, :, :T], attn_mask=ctx_mask[:, None])]
+        for g0, g1, n_keys, mask in chunks:
+            reg = slice(T + g0 * K, T + g1 * K)
+            keys = torch.cat([k[:, :, :n_keys], k[:, :, reg]], dim=2)
+            vals = torch.cat([v[:, :, :n_keys], v[:, :, reg]], dim=2)
+            ys.append(F.scaled_dot_product_attention(q[:, :, reg], keys, vals, attn_mask=mask))
+        return torch.cat(ys, dim=2).transpose(1, 2).reshape(B, N, C)
 
     def encode(self, ctx, n_ctx):
         return to_state(self.encode_raw(ctx, n_ctx), self.cfg.backbone)
+
+    def encode_labels(self, ctx, start, n_labels):
+        return to_state(self.encode_labels_raw(ctx, start, n_labels), self.cfg.backbone)
 
     def decode(self, m, future_x):
         """m: (B, K, d); future_x: (B, Tf-1) the inputs after x_t. Returns logits (B, Tf, V) for y_t .. y_{t+Tf-1}."""
@@ -76,6 +148,22 @@ def uniformity_loss(m, max_tokens=512, generator=None):
     return torch.logsumexp(-2 * sq_dist[off_diag], dim=0) - torch.log(torch.tensor(float(n * (n - 1))))
 
 
+def label_valid(n_ctx, n_labels):
+    """(B, L) bool: which of a window's L labels are real. Label j sits at index p = Tc-L+j (the present is Tc-1);
+    the real past starts at index Tc - n_ctx. A label is real when its next input x_{p+1} is: its memory is then
+    the real past up to p (possibly empty) and both its decoder targets and its transition are real. Labels before
+    that would repeat the empty memory with inputs from outside the real past: they are left out of every loss."""
+    return n_ctx[:, None] >= n_labels - 1 - torch.arange(n_labels, device=n_ctx.device)
+
+
+def uniformity_indices(n_ctx, n_labels, n_mem, max_tokens, generator):
+    """Which of the B*L*K memory tokens of the labels enter the uniformity loss: up to max_tokens, drawn from the
+    real labels only (copies of the empty memory would count as a collapse). With one label per window this is
+    randperm(B*K)[:max_tokens], as the reference draws it."""
+    cand = label_valid(n_ctx, n_labels).repeat_interleave(n_mem, dim=1).flatten().nonzero()[:, 0]
+    return cand[torch.randperm(len(cand), generator=generator)[:max_tokens]]
+
+
 class SMTObjective(nn.Module):
     """The joint SMT loss (smt-method.md section 4) over teacher and RNN, as one module so that DDP and
     torch.compile see a single forward:
@@ -84,18 +172,30 @@ class SMTObjective(nn.Module):
 
     with m_t = E(past up to x_t) and m_{t+1} = E(the same past slid by one). No stop-gradient: L_dyn trains the
     encoder through both memories, which makes them predictable one step ahead. The RNN takes one step from the
-    teacher's memory: nothing unrolls."""
+    teacher's memory: nothing unrolls.
 
-    def __init__(self, teacher, rnn, w_dec=1.0, w_dyn=0.1, w_unif=0.001):
+    labels_per_window = L (causal encoder only): the L timesteps t = Tc-L .. Tc-1 of each window are labelled from
+    one encoder pass (Teacher.encode_labels): L+1 memories m_{Tc-L} .. m_{Tc} of the window's growing prefixes,
+    L transitions for L_dyn, L decoder windows for L_dec, all L memories for L_unif. Losses average over the real
+    labels (label_valid). The causal encoder's m_{t+1} is the past up to x_{t+1} from the same window start (one
+    token longer), where the reference slides its window by one."""
+
+    def __init__(self, teacher, rnn, w_dec=1.0, w_dyn=0.1, w_unif=0.001, labels_per_window=1):
         super().__init__()
+        if labels_per_window != 1 and teacher.cfg.encoder_type != 'causal':
+            raise ValueError("labels_per_window > 1 needs encoder_type='causal'")
+        assert 1 <= labels_per_window <= teacher.cfg.context_len
         self.teacher, self.rnn = teacher, rnn
         self.w_dec, self.w_dyn, self.w_unif = w_dec, w_dyn, w_unif
+        self.labels = labels_per_window
 
     def forward(self, x, y, n_ctx, unif_idx):
         """x, y (B, Tc+Tf): a window of inputs and their next-token targets (-1: ignored), with the present x_t at
         index Tc-1: the past x_{t-Tc+1..t}, then x_{t+1..}. n_ctx (B,): how much of the past is real (its last
-        n_ctx[b] tokens); unif_idx: which of the B*K memory tokens enter the uniformity loss.
-        Returns the weighted loss and its terms (dec, dyn, unif), detached, for logging."""
+        n_ctx[b] tokens); unif_idx: which of the B*L*K labelled memory tokens enter the uniformity loss
+        (uniformity_indices). Returns the weighted loss and its terms (dec, dyn, unif), detached, for logging."""
+        if self.teacher.cfg.encoder_type == 'causal':
+            return self.forward_labels(x, y, n_ctx, unif_idx)
         Tc, Tf, K = self.teacher.cfg.context_len, self.teacher.cfg.future_len, self.teacher.cfg.n_mem
         m_t = self.teacher.encode(x[:, :Tc], n_ctx)
         # the same window slid by one: the past now ends at x_{t+1} (and grows by one if it was short)
@@ -104,8 +204,45 @@ class SMTObjective(nn.Module):
         l_dec = F.cross_entropy(logits.float().flatten(0, 1), y[:, Tc - 1:Tc - 1 + Tf].flatten(), ignore_index=-1)
         l_dyn = F.mse_loss(self.rnn.step(m_t, x[:, Tc]).float(), m_next.float())
         l_unif = uniformity_loss(m_t[unif_idx // K, unif_idx % K])
+        return self.combine(l_dec, l_dyn, l_unif)
+
+    def forward_labels(self, x, y, n_ctx, unif_idx):
+        Tc, Tf, L = self.teacher.cfg.context_len, self.teacher.cfg.future_len, self.labels
+        ms = self.teacher.encode_labels(x[:, :Tc + 1], Tc - n_ctx, L + 1)  # memories after x_{Tc-L} .. x_{Tc}
+        m_t, m_next = ms[:, :-1].flatten(0, 1), ms[:, 1:].flatten(0, 1)  # (B*L, K, d)
+        valid = label_valid(n_ctx, L)  # (B, L)
+        p = torch.arange(Tc - L, Tc, device=x.device)  # label positions
+        future = x[:, p[:, None] + 1 + torch.arange(Tf - 1, device=x.device)]  # (B, L, Tf-1): x_{p+1..p+Tf-1}
+        targets = y[:, p[:, None] + torch.arange(Tf, device=x.device)]  # (B, L, Tf): y_p .. y_{p+Tf-1}
+        targets = torch.where(valid[..., None], targets, -1)
+        logits = self.teacher.decode(m_t, future.flatten(0, 1))
+        l_dec = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-1)
+        # one step from each label, all L*B in one updater call; MSE per transition, averaged over real ones
+        err = (self.rnn.step(m_t, x[:, p + 1].flatten()).float() - m_next.float()).pow(2).mean(dim=(-2, -1))
+        w = valid.flatten().float()
+        l_dyn = (err * w).sum() / w.sum()
+        l_unif = uniformity_loss(m_t.reshape(-1, m_t.size(-1))[unif_idx])
+        return self.combine(l_dec, l_dyn, l_unif)
+
+    def combine(self, l_dec, l_dyn, l_unif):
         loss = self.w_dec * l_dec + self.w_dyn * l_dyn + self.w_unif * l_unif
         return loss, torch.stack([l_dec, l_dyn, l_unif]).detach()
+
+
+def smt_flops_per_window(cfg, step_flops, labels_per_window=1):
+    """Training FLOPs (forward + backward) of one SMT window, for MFU: the encoder, one decoder pass and one RNN step
+    (step_flops: RNN.step_flops) per labelled transition; the readout is not trained by SMT.
+    reference: two full encoder passes over Tc + K tokens. causal: one pass over Tc + 1 context tokens (causal
+    attention, half the scores) plus L + 1 groups of K registers, each reading on average the context up to its
+    label."""
+    n, d, K, Tc, Tf, L = cfg.n_enc_layer, cfg.d_model, cfg.n_mem, cfg.context_len, cfg.future_len, labels_per_window
+    per_label = transformer_flops(cfg.n_dec_layer, d, K + Tf - 1) + step_flops
+    if cfg.encoder_type == 'reference':
+        return 2 * transformer_flops(n, d, Tc + K) + per_label
+    G = L + 1
+    linear = 6 * 12 * n * d * d * (Tc + 1 + G * K)
+    scores = (Tc + 1) ** 2 / 2 + G * K * (Tc + 1 - L / 2 + K)  # query-key pairs that are not masked
+    return linear + 12 * n * d * scores + L * per_label
 
 
 class DMTObjective(nn.Module):

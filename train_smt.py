@@ -9,11 +9,16 @@ A Transformer teacher encodes the last Tc tokens into a memory m_t and must pred
 
 Every transition is one step of the RNN from a teacher memory, so training is time-parallel: nothing unrolls.
 The objective itself is encoder.SMTObjective; this script samples windows, steps the optimizer, evaluates, saves.
+With --encoder_type=causal --labels_per_window=L every window gives L transitions from one encoder pass instead of
+one transition from two (README: time-parallel labels); the default is the paper's reference encoder.
+After SMT, dmt_iters steps of DMT fine-tune the RNN alone on its own states (encoder.DMTObjective).
 The RNN's readout and initial memory are not trained here: they are copied from the teacher's decoder and from its
 memory of the empty past (sync_rnn), whenever the RNN is evaluated or saved.
 
     python train_smt.py                                   # CPU default: config/shakespeare.py
     python train_smt.py config/lm.py                      # the paper's LM scale, on a GPU
+    python train_smt.py --encoder_type=causal --labels_per_window=64   # 64 labelled transitions per window
+    python train_smt.py config/shakespeare_dmt.py         # DMT on the default run's RNN
     torchrun --standalone --nproc_per_node=8 train_smt.py config/lm.py
 """
 import math
@@ -29,7 +34,8 @@ from common import (LOG2E, Logger, Throughput, all_reduce_sum, batch_plan, clean
                     data_meta, device_name, eval_rnn_bits, eval_sequences, load_checkpoint, load_data, lr_at,
                     make_optimizer, memory_drift, micro_steps, peak_flops, rates, raw_module, resume_from, rnn_nll,
                     save_checkpoint, set_lr, setup_system, step_generator, time_is_up, wrap_model)
-from encoder import DMTObjective, SMTObjective, Teacher, TeacherConfig
+from encoder import (ENCODER_TYPES, DMTObjective, SMTObjective, Teacher, TeacherConfig, label_valid,
+                     smt_flops_per_window, uniformity_indices)
 from model import BACKBONES, RNN, RNNConfig, transformer_flops
 
 # -----------------------------------------------------------------------------
@@ -47,6 +53,8 @@ dataset = 'tinystories'
 batch_size = 128  # windows per micro-step per process
 gradient_accumulation_steps = 1  # global: divided among DDP processes, so the global batch does not depend on N
 short_ctx_frac = 0.25  # fraction of windows whose past is cut to a uniform length in [0, Tc): see README
+encoder_type = 'reference'  # 'reference': bidirectional, two passes per transition (the paper); 'causal': shared
+labels_per_window = 1  # L labelled transitions per window from one causal-encoder pass, 1 <= L <= Tc
 # model
 backbone = 'transformer'
 n_mem = 16
@@ -103,6 +111,13 @@ if context_len < 1 or n_mem < 1:
     configurator.fail(f"context_len (Tc) and n_mem (K) must be >= 1, got {context_len}, {n_mem}")
 if d_model % n_head or (d_model // n_head) % 2:
     configurator.fail(f"d_model={d_model} must split into n_head={n_head} heads of an even width (RoPE rotates pairs)")
+if encoder_type not in ENCODER_TYPES:
+    configurator.fail(f"encoder_type must be one of {', '.join(ENCODER_TYPES)}, got {encoder_type!r}")
+if not 1 <= labels_per_window <= context_len:
+    configurator.fail(f"labels_per_window must be in [1, context_len={context_len}], got {labels_per_window}")
+if labels_per_window > 1 and encoder_type != 'causal':
+    configurator.fail(f"labels_per_window={labels_per_window} needs --encoder_type=causal (the reference encoder "
+                      f"makes one transition per window from two full passes)")
 if backbone not in BACKBONES:
     configurator.fail(f"unknown backbone '{backbone}'; valid: {', '.join(BACKBONES)}")
 if not 0.0 <= short_ctx_frac <= 1.0:
@@ -114,7 +129,7 @@ if dmt_start not in ('encoder', 'initial', 'both'):
 if dmt_iters and not 1 <= dmt_label_every <= dmt_rollout_len:
     configurator.fail(f"dmt_label_every must be in [1, dmt_rollout_len={dmt_rollout_len}], got {dmt_label_every}")
 ARCH_KEYS = ('backbone', 'n_mem', 'd_model', 'n_head', 'n_enc_layer', 'n_dec_layer', 'n_rnn_layer', 'context_len',
-             'future_len', 'dataset')
+             'future_len', 'encoder_type', 'dataset')
 if init_from not in ('scratch', 'resume'):
     # start from another run's models (e.g. DMT on an SMT checkpoint): its architecture and data come along
     ckpt = load_checkpoint(init_from, need=('rnn', 'teacher', 'config', 'iter_num'))
@@ -132,17 +147,20 @@ window = context_len + future_len  # a training window: Tc tokens of past ending
 rnn_cfg = RNNConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=n_head, backbone=backbone,
                     n_rnn_layer=n_rnn_layer, n_dec_layer=n_dec_layer, max_pos=context_len + n_mem + future_len)
 teacher_cfg = TeacherConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=n_head, backbone=backbone,
-                            n_enc_layer=n_enc_layer, n_dec_layer=n_dec_layer, context_len=context_len,
+                            encoder_type=encoder_type, n_enc_layer=n_enc_layer, n_dec_layer=n_dec_layer,
+                            context_len=context_len,
                             future_len=future_len, max_pos=rnn_cfg.max_pos)
 
 
 def get_batch(iter_num, index, rows):
-    """Rows `rows` of micro-batch `index` of the global batch at iter_num: windows, their context lengths, and the
-    memory tokens that enter the uniformity loss."""
+    """Rows `rows` of micro-batch `index` of the global batch at iter_num: windows, their context lengths, the
+    memory tokens that enter the uniformity loss, and the number of real labelled transitions (for trans/s; known
+    here, so no device sync)."""
     g = step_generator(seed, iter_num, index)
     x, y, n_ctx = (v[rows] for v in data.smt_windows('train', batch_size, context_len, future_len, short_ctx_frac, g))
-    unif_idx = torch.randperm(x.size(0) * n_mem, generator=g)[:unif_tokens]
-    return [t.to(dev, non_blocking=True) for t in (x, y, n_ctx, unif_idx)]
+    unif_idx = uniformity_indices(n_ctx, labels_per_window, n_mem, unif_tokens, g)
+    n_trans = int(label_valid(n_ctx, labels_per_window).sum())
+    return [t.to(dev, non_blocking=True) for t in (x, y, n_ctx, unif_idx)] + [n_trans]
 
 
 def get_dmt_batch(iter_num, index, rows):
@@ -191,7 +209,7 @@ if init_from != 'scratch':
     rnn.load_state_dict(ckpt['rnn'])
 teacher.to(dev)
 rnn.to(dev)
-smt = SMTObjective(teacher, rnn, w_dec, w_dyn, w_unif)
+smt = SMTObjective(teacher, rnn, w_dec, w_dyn, w_unif, labels_per_window)
 dmt = DMTObjective(rnn, dmt_w_mse, dmt_w_ce, dmt_bptt)
 
 
@@ -254,7 +272,8 @@ def evaluate():
     for i in range(0, len(mine), batch_size):
         x, y, n_ctx = (v[mine[i:i + batch_size]].to(dev) for v in val_windows)
         n = x.size(0)
-        idx = torch.randperm(n * n_mem, generator=torch.Generator().manual_seed(0))[:unif_tokens].to(dev)
+        idx = uniformity_indices(n_ctx.cpu(), labels_per_window, n_mem, unif_tokens,
+                                 torch.Generator().manual_seed(0)).to(dev)
         with ctx:
             _, terms = smt(x, y, n_ctx, idx)
             logits = teacher.decode(teacher.encode(x[:, :context_len], n_ctx), x[:, :0])
@@ -305,18 +324,18 @@ if master:
     print(f"SMT on {dataset} ({data.describe()}) | {device_name(dev)} x "
           f"{sys_['world_size']} | teacher {teacher.num_params() / 1e6:.2f}M params, RNN {rnn.num_params() / 1e6:.2f}M "
           f"({backbone}, memory {n_mem}x{d_model}) | global batch {batch_size * gradient_accumulation_steps} windows "
-          f"of Tc={context_len} + Tf={future_len}" + (f" | then {dmt_iters} DMT steps" if dmt_iters else ""))
+          f"of Tc={context_len} + Tf={future_len} | {encoder_type} encoder, {labels_per_window} label(s) per window"
+          + (f" | then {dmt_iters} DMT steps" if dmt_iters else ""))
     print(f"baselines on the validation sequences: unigram {unigram_bits:.3f}, bigram {bigram_bits:.3f} bits/token")
     os.makedirs(out_dir, exist_ok=True)
 logger = Logger(wandb_log, wandb_project, wandb_run_name, config, master)
 total_iters = max_iters + dmt_iters
 dmt_plan = batch_plan(gradient_accumulation_steps, dmt_batch_size, sys_['rank'], sys_['world_size'])
 n_labels = len(range(dmt_label_every - 1, dmt_rollout_len, dmt_label_every))
-# training FLOPs of one step. SMT, per window: two encoder passes, one decoder pass, one RNN step (the readout is
-# not trained). DMT, per row: Td RNN steps and readouts, and the teacher's label passes (forward only: a third).
-smt_flops = batch_size * gradient_accumulation_steps * (
-    2 * transformer_flops(n_enc_layer, d_model, context_len + n_mem)
-    + transformer_flops(n_dec_layer, d_model, n_mem + future_len - 1) + rnn.step_flops())
+# training FLOPs of one step. SMT: smt_flops_per_window (the readout is not trained). DMT, per row: Td RNN steps
+# and readouts, and the teacher's label passes (forward only: a third).
+smt_flops = batch_size * gradient_accumulation_steps * smt_flops_per_window(teacher_cfg, rnn.step_flops(),
+                                                                            labels_per_window)
 dmt_flops = dmt_batch_size * gradient_accumulation_steps * (
     dmt_rollout_len * (rnn.step_flops() + transformer_flops(n_dec_layer, d_model, n_mem))
     + (n_labels + 1) * transformer_flops(n_enc_layer, d_model, context_len + n_mem) / 3)
@@ -360,9 +379,11 @@ while True:
     # one optimisation step over the global batch; this process takes its share of the micro-batches
     my_plan = plan if phase == 'smt' else dmt_plan
     terms = torch.zeros(3 if phase == 'smt' else 2, device=dev)
+    n_trans = 0  # real labelled transitions trained by this process in this iteration (SMT)
     for index, rows in micro_steps(train_step, my_plan, sys_):
         if phase == 'smt':
-            inputs = get_batch(iter_num, index, rows)
+            *inputs, n = get_batch(iter_num, index, rows)
+            n_trans += n
         else:
             with ctx:
                 inputs = dmt_targets(*get_dmt_batch(iter_num, index, rows))  # teacher labels, no gradient
@@ -384,7 +405,7 @@ while True:
             if phase == 'smt':
                 dec, dyn, unif = terms
                 loss_val, rows = w_dec * dec + w_dyn * dyn + w_unif * unif, batch_size * gradient_accumulation_steps
-                tok_s, trans_s = rows * window / dt, rows / dt  # one labelled transition per window
+                tok_s, trans_s = rows * window / dt, n_trans * sys_['world_size'] / dt  # real labelled transitions
                 parts, flops = f"dec {dec:.4f} dyn {dyn:.5f} unif {unif:.3f}", smt_flops
                 metrics = {'train/dec': dec, 'train/dyn': dyn, 'train/unif': unif}
             else:

@@ -26,6 +26,21 @@ def test_loss_falls_and_checkpoint_is_plain_data(tiny_data, tmp_path):
     assert not list(tmp_path.glob('*.tmp*'))  # the atomic write left no temp file
 
 
+def test_many_labels_train_and_log_transitions(tiny_data, tmp_path):
+    p = run(['train_smt.py', f'--dataset={tiny_data}', f'--out_dir={tmp_path}', '--max_iters=30', '--eval_interval=30',
+             '--encoder_type=causal', '--labels_per_window=8', '--short_ctx_frac=0.0'] + TINY)
+    losses = train_losses(p.stdout)
+    assert sum(losses[i] for i in range(26, 31)) < sum(losses[i] for i in range(1, 6)) - 2.5, losses
+    assert 'causal encoder, 8 label(s) per window' in p.stdout and 'eval 30 (smt): rnn' in p.stdout
+    # every window is full, so each of the 8 windows gives 8 transitions: trans/s = 8 * windows/s = tok/s * 8 / 20
+    for line in p.stdout.splitlines():
+        if line.startswith('iter '):
+            tok, trans = (float(line.split(f' {u}/s')[0].split()[-1].replace(',', '')) for u in ('tok', 'trans'))
+            assert abs(trans / tok - 8 / 20) < 0.01, line
+    ck = torch.load(tmp_path / 'ckpt.pt', map_location='cpu', weights_only=True)
+    assert ck['teacher_args']['encoder_type'] == 'causal' and ck['config']['labels_per_window'] == 8
+
+
 def test_resume_continues_exactly(tiny_data, tmp_path):
     common = [f'--dataset={tiny_data}', '--eval_interval=4', '--lr_decay=constant'] + TINY
     full = run(['train_smt.py', f'--out_dir={tmp_path / "full"}', '--max_iters=8'] + common)
@@ -68,6 +83,10 @@ def test_user_mistakes_give_one_line_errors(tiny_data, tiny_ckpt, tmp_path):
     assert "must be int" in user_error(base + ['--max_iters=ten'])
     assert "future_len" in user_error(base + ['--future_len=0'])
     assert "n_head=3" in user_error(base + ['--n_head=3'])
+    assert "needs --encoder_type=causal" in user_error(base + ['--labels_per_window=4'])
+    assert "labels_per_window must be in [1, context_len=16]" in user_error(
+        base + ['--encoder_type=causal', '--labels_per_window=17'])
+    assert "encoder_type must be one of reference, causal" in user_error(base + ['--encoder_type=bidir'])
     assert "dataset 'nope' not found" in user_error(['train_smt.py', '--dataset=nope'] + TINY)
     assert "no checkpoint" in user_error(base + ['--init_from=resume'])
     assert "fewer than one window" in user_error(base + ['--context_len=100000', '--max_iters=1'])

@@ -1,0 +1,129 @@
+"""Many labels per window: the causal encoder's batched memories equal its per-window computation (values and
+gradients, fp32), short and empty pasts included, and the many-label SMT objective equals its per-label definition."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from conftest import tiny_models
+from encoder import SMTObjective, label_valid, uniformity_indices, uniformity_loss
+
+
+def causal_models(**kw):
+    teacher, rnn = tiny_models(**kw)
+    teacher.cfg.encoder_type = 'causal'
+    return teacher, rnn
+
+
+def per_window(teacher, ctx, start, p, pad=0):
+    """The memory of ctx[start..p] from the per-window definition (Teacher.encode_raw), with `pad` extra padding
+    tokens on the left, which shifts every RoPE position: only relative positions may matter."""
+    window = F.pad(ctx[:, :p + 1], (pad, 0), value=5)
+    return teacher.encode_raw(window, torch.clamp(p + 1 - start, min=0))
+
+
+@pytest.mark.parametrize('n_labels, T', [(1, 9), (4, 9), (9, 9), (11, 20)])  # T=20: 3 label groups per chunk
+def test_labels_equal_per_window_computation(n_labels, T):
+    teacher, _ = causal_models()
+    torch.manual_seed(1)
+    B = 5
+    ctx = torch.randint(0, 16, (B, T))
+    start = torch.tensor([0, 3, T - 2, T, T - 1])  # full, short, a label with the empty past, all empty, one token
+    weights = torch.randn(B, n_labels, 3, 16)  # a random linear loss, to compare gradients
+    got = teacher.encode_labels_raw(ctx, start, n_labels)
+    assert got.shape == (B, n_labels, 3, 16)
+    (got * weights).sum().backward()
+    grads = {n: p.grad.clone() for n, p in teacher.named_parameters() if p.grad is not None}
+    assert 'registers' in grads and 'wte.weight' in grads
+    teacher.zero_grad()
+    total = 0
+    for j, p in enumerate(range(T - n_labels, T)):
+        want = per_window(teacher, ctx, start, p)
+        torch.testing.assert_close(got[:, j], want, atol=2e-5, rtol=1e-5)
+        torch.testing.assert_close(got[:, j], per_window(teacher, ctx, start, p, pad=3), atol=2e-5, rtol=1e-5)
+        total = total + (want * weights[:, j]).sum()
+    total.backward()
+    for n, p in teacher.named_parameters():
+        if n in grads:
+            torch.testing.assert_close(grads[n], p.grad, atol=2e-5, rtol=1e-4, msg=n)
+    # the empty past is one memory, the one sync_rnn copies into the RNN's initial memory
+    empty = teacher.encode_raw(torch.zeros(1, T, dtype=torch.long), torch.zeros(1, dtype=torch.long))[0]
+    torch.testing.assert_close(got[3, -1], empty, atol=2e-5, rtol=1e-5)
+
+
+def test_causal_encoder_ignores_padding_and_the_future():
+    teacher, _ = causal_models()
+    ctx = torch.randint(0, 16, (2, 8))
+    n = torch.tensor([8, 3])
+    m = teacher.encode(ctx, n)
+    other = ctx.clone()
+    other[1, :5] = (other[1, :5] + 1) % 16  # padding of row 1 only
+    torch.testing.assert_close(teacher.encode(other, n)[1], m[1])
+    # the context states are causal: a label's memory does not change when later tokens do
+    ms = teacher.encode_labels_raw(ctx, torch.zeros(2, dtype=torch.long), 4)
+    later = ctx.clone()
+    later[:, 6:] = (later[:, 6:] + 1) % 16
+    ms2 = teacher.encode_labels_raw(later, torch.zeros(2, dtype=torch.long), 4)
+    torch.testing.assert_close(ms[:, :2], ms2[:, :2])
+    assert not torch.allclose(ms[:, 2:], ms2[:, 2:])
+
+
+def batch(B=4, Tc=8, Tf=3, K=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    stream = torch.randint(0, 16, (B, Tc + Tf + 1), generator=g)
+    return stream[:, :-1], stream[:, 1:], torch.tensor([Tc, 5, 2, 0])[:B], g
+
+
+@pytest.mark.parametrize('n_labels, Tf', [(1, 3), (5, 3), (8, 1)])
+def test_many_label_objective_is_the_per_label_objective(n_labels, Tf):
+    teacher, rnn = causal_models(future_len=Tf)
+    Tc, K = 8, 3
+    x, y, n_ctx, g = batch(Tf=Tf)
+    idx = uniformity_indices(n_ctx, n_labels, K, 10_000, g)
+    calls = []
+    rnn.updater.register_forward_hook(lambda *a: calls.append(1))
+    objective = SMTObjective(teacher, rnn, labels_per_window=n_labels)
+    loss, terms = objective(x, y, n_ctx, idx)
+    assert len(calls) == 1  # all B*L transitions in one updater application: nothing unrolls
+    # the definition, label by label, from the per-window encoder
+    start = Tc - n_ctx
+    valid = label_valid(n_ctx, n_labels)
+    nll, dyn, tokens = [], [], []
+    for j, p in enumerate(range(Tc - n_labels, Tc)):
+        m_p, m_next = per_window(teacher, x, start, p), per_window(teacher, x, start, p + 1)
+        m_p, m_next = F.rms_norm(m_p, (16,)), F.rms_norm(m_next, (16,))
+        logits = teacher.decode(m_p, x[:, p + 1:p + Tf])
+        ce = F.cross_entropy(logits.flatten(0, 1), y[:, p:p + Tf].flatten(), reduction='none').view(-1, Tf)
+        step_err = (rnn.step(m_p, x[:, p + 1]) - m_next).pow(2).mean(dim=(1, 2))
+        nll.append(ce[valid[:, j]])
+        dyn.append(step_err[valid[:, j]])
+        tokens.append(m_p)
+    want_dec, want_dyn = torch.cat(nll).flatten().mean(), torch.cat(dyn).mean()
+    all_tokens = torch.stack(tokens, 1).reshape(-1, 16)  # (B*L*K, d), in the objective's order
+    want_unif = uniformity_loss(all_tokens[idx])
+    torch.testing.assert_close(terms, torch.stack([want_dec, want_dyn, want_unif]).detach(), atol=2e-5, rtol=1e-5)
+    # labels before the real past are out of the losses, the present's label always in
+    assert valid.tolist()[3] == [False] * (n_labels - 1) + [True]
+    assert (idx < len(all_tokens)).all() and valid.repeat_interleave(K, 1).flatten()[idx].all()
+
+
+def test_one_label_uniformity_draw_is_the_references():
+    n_ctx = torch.tensor([8, 0, 3])
+    a = uniformity_indices(n_ctx, 1, 4, 7, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(a, torch.randperm(12, generator=torch.Generator().manual_seed(3))[:7])
+
+
+def test_reference_encoder_refuses_many_labels():
+    teacher, rnn = tiny_models()
+    with pytest.raises(ValueError, match="encoder_type='causal'"):
+        SMTObjective(teacher, rnn, labels_per_window=2)
+
+
+@pytest.mark.slow
+def test_compiled_labels_match_eager():
+    teacher, rnn = causal_models()
+    x, y, n_ctx, g = batch()
+    objective = SMTObjective(teacher, rnn, labels_per_window=6)
+    idx = uniformity_indices(n_ctx, 6, 3, 512, g)
+    eager, _ = objective(x, y, n_ctx, idx)
+    compiled, _ = torch.compile(objective)(x, y, n_ctx, idx)
+    torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=1e-5)
