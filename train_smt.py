@@ -134,7 +134,7 @@ if init_from not in ('scratch', 'resume'):
     # start from another run's models (e.g. DMT on an SMT checkpoint): its architecture and data come along
     ckpt = load_checkpoint(init_from, need=('rnn', 'teacher', 'config', 'iter_num'))
     for k in ARCH_KEYS:
-        globals()[k] = config[k] = ckpt['config'][k]
+        globals()[k] = config[k] = ckpt['config'].get(k, globals()[k])  # older checkpoints: the default
     print(f"starting from {init_from} (iteration {ckpt['iter_num']}; its architecture and dataset '{dataset}')")
 
 sys_ = setup_system(device, dtype, seed)
