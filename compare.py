@@ -8,6 +8,7 @@ JSON file. Optionally sweeps one config key over values, passed to every run (a 
     python compare.py --sweep=n_mem:2,4,8 --max_time=300             # one key over values
     python compare.py --sweep=context_len/block_size:64,128          # a key named differently in SMT / BPTT
     python compare.py --args="--batch_size=16 --device=cpu"          # extra overrides for every trainer run
+    python compare.py --task=retrieval --lengths=64,128,256,512 --backbones=gru   # a synthetic probe over lengths
 
 Each run trains from scratch with a constant learning rate after a short warmup (a cosine schedule needs to know
 where it ends, and under a time budget it does not), evaluates and saves when max_time seconds of training are
@@ -32,12 +33,19 @@ sweep = ''  # 'key:v1,v2,...' -> one run per value with --key=value for every tr
 smt_config = 'config/shakespeare.py'
 bptt_config = 'config/shakespeare_bptt.py'
 args = ''  # extra --key=value overrides for every trainer run, separated by spaces
+task = ''  # a synthetic probe (data/synthetic): sweep its episode length over `lengths`, report accuracy, plot
+lengths = '64,128,256,512'
 eval_L = 256  # one L for every checkpoint: the same ruler (4x the Shakespeare configs' training window of 64)
 eval_seqs = 64
 device = 'auto'
 progress_every = 60  # seconds between progress lines of a running trainer
 configurator.load(globals(), sys.argv[1:])
 
+if task:  # the probe sweep: dataset synthetic:<task>:<L>, and the teacher sees the whole episode (Tc = L)
+    if sweep:
+        configurator.fail("--task sweeps the episode length itself; leave --sweep out")
+    sweep = 'L:' + lengths
+    smt_config, bptt_config = 'config/probe.py', 'config/probe_bptt.py'
 CONFIGS = {'smt': smt_config, 'bptt': bptt_config}
 bad = [b for b in backbones.split(',') if b not in BACKBONES] + [m for m in methods.split(',') if m not in CONFIGS]
 if bad:
@@ -94,7 +102,9 @@ for i, (value, backbone, method) in enumerate(runs):
     cmd = [sys.executable, f'train_{method}.py', CONFIGS[method], f'--backbone={backbone}', f'--out_dir={run_dir}',
            f'--max_time={max_time}', f'--max_iters={BIG}', f'--eval_interval={BIG}', '--lr_decay=constant',
            f'--warmup_frac={warmup_iters / BIG}', f'--device={device}'] + args.split()
-    if sweep_key:
+    if task:
+        cmd += [f'--dataset=synthetic:{task}:{value}'] + ([f'--context_len={value}'] if method == 'smt' else [])
+    elif sweep_key:
         cmd.append(f'--{sweep_keys[method]}={value}')
     rec = {'backbone': backbone, 'method': method, 'sweep_key': sweep_key, 'sweep_value': value, 'dir': run_dir}
     rc, wall, tail = run_logged(cmd, os.path.join(run_dir, 'train.log'))
@@ -105,7 +115,7 @@ for i, (value, backbone, method) in enumerate(runs):
         results.append(rec)
         continue
     eval_json = os.path.join(run_dir, 'eval.json')
-    rc, _, tail = run_logged([sys.executable, 'eval.py', f'--ckpt={run_dir}/ckpt.pt', f'--L={eval_L}',
+    rc, _, tail = run_logged([sys.executable, 'eval.py', f'--ckpt={run_dir}/ckpt.pt', f'--L={0 if task else eval_L}',
                               f'--n_seqs={eval_seqs}', f'--json={eval_json}', f'--device={device}'],
                              os.path.join(run_dir, 'eval.log'))
     if rc != 0:
@@ -130,15 +140,17 @@ for value in sweep_values:
         cells = []
         for method in method_list:
             r = next(r for r in results if (r['sweep_value'], r['backbone'], r['method']) == (value, backbone, method))
+            score = f"{r['eval']['rnn']['acc']:.1%} acc, " if task and 'eval' in r else ''
             cells.append(f"failed ({r['train_wall_s']:.0f} s)" if 'eval' not in r else
-                         f"{r['eval']['rnn']['bits']:.3f} ({r['train_wall_s']:.0f} s, {r['iters']} it)")
+                         f"{score}{r['eval']['rnn']['bits']:.3f} ({r['train_wall_s']:.0f} s, {r['iters']} it)")
         lines.append('| ' + ' | '.join(([value] if sweep_key else []) + [backbone] + cells) + ' |')
 base = next((r['eval']['baselines'] for r in results if 'eval' in r), None)
 first = next((r['eval'] for r in results if 'eval' in r), None)
 lines.append('')
-lines.append(f"RNN alone from its learned initial memory, eval.py bits/token on {eval_seqs} held-out sequences of "
-             f"L={eval_L} (dataset {first['dataset'] if first else '?'}); in brackets the run's wall time (training "
-             f"budget {max_time:.0f} s plus start-up and final evaluation) and iterations.")
+held_out = (f"{eval_seqs} held-out episodes of each length, accuracy on the targets and" if task else
+            f"{eval_seqs} held-out sequences of L={eval_L} (dataset {first['dataset'] if first else '?'}),")
+lines.append(f"RNN alone from its learned initial memory: eval.py on {held_out} bits/token; in brackets the run's wall "
+             f"time (training budget {max_time:.0f} s plus start-up and final evaluation) and iterations.")
 if base:
     lines.append(f"Baselines: unigram {base['unigram']:.3f}, bigram {base['bigram']:.3f} bits/token.")
 table = '\n'.join(lines) + '\n'
@@ -147,4 +159,8 @@ with open(os.path.join(out_dir, 'table.md'), 'w') as f:
 with open(os.path.join(out_dir, 'results.json'), 'w') as f:
     json.dump({'max_time': max_time, 'eval_L': eval_L, 'eval_seqs': eval_seqs, 'sweep': sweep, 'args': args,
                'runs': results}, f, indent=1)
+if task:  # accuracy (bits where no accuracy) vs episode length, one line per method
+    from plot import plot_results
+    plot_results([{**r['eval'], 'L': int(r['sweep_value'])} for r in results if 'eval' in r],
+                 os.path.join(out_dir, 'results.png'), x_key='L', title=f"synthetic:{task}, {max_time:.0f} s per run")
 print(f"\n{table}\nwritten {out_dir}/table.md and {out_dir}/results.json ({(time.time() - t_start) / 60:.1f} min)")

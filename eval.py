@@ -51,8 +51,11 @@ dev, ctx = sys_['device'], sys_['ctx']
 
 
 def summary(nll, hits, mask):
-    """bits/token and next-token accuracy over the targets in mask."""
+    """bits/token and next-token accuracy over the targets in mask (None where it holds no target, e.g. a position
+    bucket of a task whose only target is at the end)."""
     n = mask.sum().item()
+    if n == 0:
+        return {'bits': None, 'acc': None}
     return {'bits': nll[mask].double().sum().item() / n * LOG2E, 'acc': hits[mask].double().sum().item() / n}
 
 
@@ -132,7 +135,8 @@ def report(r):
     print(f"RNN alone from its initial memory: {r['rnn']['bits']:.4f} bits/token, accuracy {r['rnn']['acc']:.3f}")
     print(f"  {'positions':>12} {'bits':>8} {'acc':>6}")
     for b in r['rnn']['by_position']:
-        print(f"  {b['start']:>5}-{b['end'] - 1:<6} {b['bits']:8.4f} {b['acc']:6.3f}")
+        print(f"  {b['start']:>5}-{b['end'] - 1:<6} " + (f"{b['bits']:8.4f} {b['acc']:6.3f}" if b['bits'] is not None
+                                                      else f"{'-':>8} {'-':>6}  (no targets)"))
     print(f"baselines: unigram {r['baselines']['unigram']:.4f}, bigram {r['baselines']['bigram']:.4f} bits/token")
     if r['teacher']:
         print(f"teacher (next token from the last {Tc} tokens, one position in {teacher_every}): "

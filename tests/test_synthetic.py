@@ -143,3 +143,14 @@ def test_teacher_learns_copy(tmp_path):
              '--future_len=8', '--max_iters=400', '--eval_interval=400', f'--out_dir={tmp_path}'], timeout=600)
     dec = float(p.stdout.split('val dec ')[-1].split()[0])
     assert dec < 1.0, p.stdout[-2000:]
+
+
+def test_eval_on_a_task_scores_targets_only(tmp_path):
+    run(['train_smt.py', '--dataset=synthetic:retrieval:16', f'--out_dir={tmp_path}', '--max_iters=2',
+         '--eval_interval=2'] + TINY)
+    run(['eval.py', f'--ckpt={tmp_path / "ckpt.pt"}', '--n_seqs=8', f'--json={tmp_path / "e.json"}'])
+    import json
+    r = json.loads((tmp_path / 'e.json').read_text())
+    assert r['L'] == 16 and 0.0 <= r['rnn']['acc'] <= 1.0  # the episode fixes L, whatever --L says
+    buckets = r['rnn']['by_position']
+    assert buckets[-1]['acc'] is not None and all(b['acc'] is None for b in buckets[:-1])  # one target, at the end
