@@ -141,6 +141,9 @@ sys_ = setup_system(device, dtype, seed)
 master, dev, ctx = sys_['master'], sys_['device'], sys_['ctx']
 plan = batch_plan(gradient_accumulation_steps, batch_size, sys_['rank'], sys_['world_size'])
 data = load_data(dataset, sys_)
+if dmt_iters and data.meta.get('episodic'):
+    configurator.fail(f"DMT rolls out over stream windows of Tc + Td tokens; episodic datasets ({dataset}) are not "
+                      f"supported yet: run with --dmt_iters=0")
 vocab_size = data.vocab_size
 window = context_len + future_len  # a training window: Tc tokens of past ending at x_t, then x_{t+1} .. x_{t+Tf}
 
