@@ -417,6 +417,17 @@ def ngram_baselines(train, x, y, vocab_size, max_train_tokens=20_000_000):
 
 
 @torch.no_grad()
+def encoder_memories(teacher, x, ctx, batch_size=16):
+    """The teacher's memories of the first Tc tokens of each sequence in x (N, L >= Tc), (N, K, d) on the RNN's
+    device: the seed of the reference protocol, where the encoder starts the RNN."""
+    Tc, device = teacher.cfg.context_len, next(teacher.parameters()).device
+    with ctx:
+        return torch.cat([teacher.encode(x[i:i + batch_size, :Tc].to(device),
+                                         torch.full((x[i:i + batch_size].size(0),), Tc, device=device))
+                          for i in range(0, x.size(0), batch_size)])
+
+
+@torch.no_grad()
 def memory_drift(rnn, teacher, x, ctx, from_encoder, steps, batch_size=16):
     """Drift of the RNN running on its own states: MSE(m^_j, m_j) after j steps, for j in steps, where m_j is the
     teacher's memory of the same past. The rollout starts from the RNN's initial memory at x[:, 0] (the past then
@@ -430,8 +441,7 @@ def memory_drift(rnn, teacher, x, ctx, from_encoder, steps, batch_size=16):
         xb = x[i:i + batch_size].to(device)
         b = xb.size(0)
         with ctx:
-            m = teacher.encode(xb[:, :Tc], torch.full((b,), Tc, device=device)) if from_encoder \
-                else rnn.initial_memory(b)
+            m = encoder_memories(teacher, xb, ctx, b) if from_encoder else rnn.initial_memory(b)
             ms = rnn.run(m, xb[:, off:off + max(steps)])
             for k, s in enumerate(steps):
                 p = off + s - 1  # the present after s steps

@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 
 import configurator
-from common import LOG2E, eval_sequences, load_checkpoint, load_data, memory_drift, rnn_nll, setup_system
+from common import (LOG2E, encoder_memories, eval_sequences, load_checkpoint, load_data, memory_drift, rnn_nll,
+                    setup_system)
 from model import RNN, RNNConfig
 
 out_dir = 'out-shakespeare'
@@ -118,10 +119,7 @@ def evaluate(path, L):
     steps = [int(s) for s in drift_steps.split(',')]
     result['drift'] = {'from_initial': memory_drift(rnn, teacher, x, ctx, False, steps, batch_size)}
     if L > Tc:  # the reference protocol: the encoder reads x_0..x_{Tc-1}, the RNN alone predicts y_Tc onwards
-        with torch.no_grad(), ctx:
-            m_seed = torch.cat([teacher.encode(x[i:i + batch_size, :Tc].to(dev),
-                                               torch.full((x[i:i + batch_size].size(0),), Tc, device=dev))
-                                for i in range(0, n_seqs, batch_size)])
+        m_seed = encoder_memories(teacher, x, ctx, batch_size)
         s_nll, s_hits = rnn_nll(rnn, x[:, Tc:], y[:, Tc:], ctx, m0=m_seed, batch_size=batch_size, with_correct=True)
         result['rnn_encoder_seeded'] = {**summary(s_nll, s_hits, valid[:, Tc:]), 'start': Tc}
         result['drift']['from_encoder'] = memory_drift(rnn, teacher, x, ctx, True, steps, batch_size)

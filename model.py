@@ -6,8 +6,7 @@ The memory m is a (B, K, d) tensor: K memory tokens of width d. The RNN is
 with one `step` used by every trainer, by evaluation and by sampling. `run` applies `step` along a sequence;
 a backbone may override it with a faster path, which must equal repeated `step` (tests/test_model.py).
 """
-import math
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -241,7 +240,7 @@ class LSTMUpdater(StackedCells):
         return torch.sigmoid(i), F.logsigmoid(f), torch.tanh(g), torch.sigmoid(o)
 
     def cell_step(self, l, inp, states):
-        (h, c), (i, log_f, g, o) = states, self.gates(self.cells[l], inp, states[0])
+        (_, c), (i, log_f, g, o) = states, self.gates(self.cells[l], inp, states[0])
         c = log_f.exp() * c + i * g
         return o * torch.tanh(c), c
 
@@ -371,6 +370,3 @@ def transformer_flops(n_layer, d, T):
     6 * params * T for the weights (12 d^2 per layer) plus 12 * n_layer * d * T^2 for attention scores."""
     return 6 * 12 * n_layer * d * d * T + 12 * n_layer * d * T * T
 
-
-def config_dict(cfg):
-    return asdict(cfg)

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 import configurator
 from common import (LOG2E, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads, compile_enabled,
-                    data_meta, device_name, eval_rnn_bits, eval_sequences, load_checkpoint, load_data, lr_at,
+                    data_meta, device_name, encoder_memories, eval_sequences, load_checkpoint, load_data, lr_at,
                     make_optimizer, memory_drift, micro_steps, peak_flops, rates, raw_module, resume_from, rnn_nll,
                     save_checkpoint, set_lr, setup_system, step_generator, time_is_up, wrap_model)
 from encoder import (ENCODER_TYPES, DMTObjective, SMTObjective, Teacher, TeacherConfig, label_valid,
@@ -294,8 +294,7 @@ def evaluate():
         rnn_sums[0], rnn_sums[1] = rnn_nll(rnn, x, y, ctx, batch_size=batch_size).double().sum(), (y >= 0).sum()
         drift = list(memory_drift(rnn, teacher, x, ctx, False, steps_init, batch_size).values())
         if L > context_len:
-            with ctx:
-                m_enc = teacher.encode(x[:, :context_len].to(dev), torch.full((len(rows),), context_len, device=dev))
+            m_enc = encoder_memories(teacher, x, ctx, batch_size)
             nll = rnn_nll(rnn, x[:, context_len:], y[:, context_len:], ctx, m0=m_enc, batch_size=batch_size)
             rnn_sums[2], rnn_sums[3] = nll.double().sum(), (y[:, context_len:] >= 0).sum()
             drift += list(memory_drift(rnn, teacher, x, ctx, True, steps_enc, batch_size).values())

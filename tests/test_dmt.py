@@ -1,5 +1,4 @@
 """DMT: the RNN learns on its own states, one step per label; the teacher never moves; runs resume exactly."""
-import os
 
 import torch
 

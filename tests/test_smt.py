@@ -1,5 +1,4 @@
 """The SMT objective: one RNN step per transition, gradients everywhere they should be, compile parity."""
-import pytest
 import torch
 
 from conftest import tiny_models
