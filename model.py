@@ -54,13 +54,21 @@ class Block(nn.Module):
         self.fc = nn.Linear(d, 4 * d, bias=False)
         self.fc_out = nn.Linear(4 * d, d, bias=False)
 
-    def forward(self, x, cos, sin, attn_mask=None, is_causal=False):
+    def heads(self, x, cos, sin):
+        """The attention's q, k, v (B, H, T, hd) of x (B, T, C), RoPE applied to q and k. Split from forward so that
+        the teacher's many-label encoder (encoder.py) runs the same weights with its own attention pattern."""
         B, T, C = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal)
-        x = x + self.proj(y.transpose(1, 2).reshape(B, T, C))
+        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+
+    def finish(self, x, y):
+        """The rest of the block after attention: y (B, H, T, hd) projected into the residual, then the MLP."""
+        x = x + self.proj(y.transpose(1, 2).reshape(x.shape))
         return x + self.fc_out(F.gelu(self.fc(self.norm2(x))))
+
+    def forward(self, x, cos, sin, attn_mask=None, is_causal=False):
+        q, k, v = self.heads(x, cos, sin)
+        return self.finish(x, F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal))
 
 
 class Stack(nn.Module):
