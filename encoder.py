@@ -1,7 +1,7 @@
 """
 The SMT teacher: an encoder that turns the last Tc tokens into a memory m_t, a causal decoder that must predict
 the next Tf tokens from m_t alone (the predictive-state objective), and the uniformity loss that keeps the memory
-space from collapsing. See smt-method.md sections 3-4.
+space from collapsing, and the SMT objective. See docs/method.md.
 """
 from dataclasses import dataclass
 
@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from model import Decoder, Stack, apply_rope, init_weights, to_state, transformer_flops
+from model import Decoder, Stack, init_weights, to_state, transformer_flops
 
 ENCODER_TYPES = ('reference', 'causal')
 
@@ -99,29 +99,32 @@ class Teacher(nn.Module):
             see_reg = (grp[:, None] == grp[None, :]).expand(B, -1, -1)
             chunks.append((g0, g1, n_keys, torch.cat([see_ctx, see_reg], dim=2)[:, None]))
         x = torch.cat([self.wte(ctx), self.registers.to(self.wte.weight.dtype).repeat(G, 1).expand(B, -1, -1)], 1)
-        for block in self.encoder.blocks:
-            x = x + block.proj(self._labels_attention(block, x, cos, sin, T, K, ctx_mask, chunks))
-            x = x + block.fc_out(F.gelu(block.fc(block.norm2(x))))
+        for block in self.encoder.blocks:  # model.Block with the label masks in place of its own attention
+            q, k, v = block.heads(x, cos, sin)
+            ys = [F.scaled_dot_product_attention(q[:, :, :T], k[:, :, :T], v[:, :, :T], attn_mask=ctx_mask[:, None])]
+            for g0, g1, n_keys, mask in chunks:
+                reg = slice(T + g0 * K, T + g1 * K)
+                keys = torch.cat([k[:, :, :n_keys], k[:, :, reg]], dim=2)
+                vals = torch.cat([v[:, :, :n_keys], v[:, :, reg]], dim=2)
+                ys.append(F.scaled_dot_product_attention(q[:, :, reg], keys, vals, attn_mask=mask))
+            x = block.finish(x, torch.cat(ys, dim=2))
         return self.encoder.norm(x[:, T:]).view(B, G, K, -1)
-
-    @staticmethod
-    def _labels_attention(block, x, cos, sin, T, K, ctx_mask, chunks):
-        """Block's self-attention (same weights, same RoPE) over [context, label registers] with the label masks;
-        returns the attention output before block.proj, (B, N, C)."""
-        B, N, C = x.shape
-        H = block.n_head
-        q, k, v = block.qkv(block.norm1(x)).view(B, N, 3, H, C // H).permute(2, 0, 3, 1, 4)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        ys = [F.scaled_dot_product_attention(q[:, :, :T], k[:, :, :T], v[:, :, :T], attn_mask=ctx_mask[:, None])]
-        for g0, g1, n_keys, mask in chunks:
-            reg = slice(T + g0 * K, T + g1 * K)
-            keys = torch.cat([k[:, :, :n_keys], k[:, :, reg]], dim=2)
-            vals = torch.cat([v[:, :, :n_keys], v[:, :, reg]], dim=2)
-            ys.append(F.scaled_dot_product_attention(q[:, :, reg], keys, vals, attn_mask=mask))
-        return torch.cat(ys, dim=2).transpose(1, 2).reshape(B, N, C)
 
     def encode(self, ctx, n_ctx):
         return to_state(self.encode_raw(ctx, n_ctx), self.cfg.backbone)
+
+    def encode_past(self, x, present):
+        """The memory of the past up to x[b, present] (inclusive) of each row of x (B, T): its last Tc tokens,
+        left-padded where fewer exist (present = -1: the empty past). present: an int, or (B,) or (B, J) indices;
+        returns (B, K, d) or (B, J, K, d). The one way every caller (DMT labels, drift, eval, sampling) asks the
+        teacher for the memory of a stretch of a sequence that starts at x[:, 0]."""
+        Tc = self.cfg.context_len
+        present = torch.as_tensor(present, device=x.device)
+        present = present.expand(x.size(0)) if present.dim() == 0 else present
+        idx = present.reshape(x.size(0), -1, 1) + 1 + torch.arange(Tc, device=x.device)  # into x padded by Tc
+        pasts = F.pad(x, (Tc, 0)).gather(1, idx.flatten(1)).view(-1, Tc)
+        m = self.encode(pasts, torch.clamp(present + 1, 0, Tc).flatten())
+        return m.view(*present.shape, *m.shape[1:])
 
     def encode_labels(self, ctx, start, n_labels):
         return to_state(self.encode_labels_raw(ctx, start, n_labels), self.cfg.backbone)
@@ -165,7 +168,7 @@ def uniformity_indices(n_ctx, n_labels, n_mem, max_tokens, generator):
 
 
 class SMTObjective(nn.Module):
-    """The joint SMT loss (smt-method.md section 4) over teacher and RNN, as one module so that DDP and
+    """The joint SMT loss (docs/method.md, SMT) over teacher and RNN, as one module so that DDP and
     torch.compile see a single forward:
 
         L = w_dec * CE(D(m_t, x_{t+1..t+Tf-1}), y_{t..t+Tf-1}) + w_dyn * MSE(f(m_t, x_{t+1}), m_{t+1}) + w_unif * L_unif
@@ -243,26 +246,3 @@ def smt_flops_per_window(cfg, step_flops, labels_per_window=1):
     linear = 6 * 12 * n * d * d * (Tc + 1 + G * K)
     scores = (Tc + 1) ** 2 / 2 + G * K * (Tc + 1 - L / 2 + K)  # query-key pairs that are not masked
     return linear + 12 * n * d * scores + L * per_label
-
-
-class DMTObjective(nn.Module):
-    """DAgger Memory Training (smt-method.md section 5): fine-tune the RNN on its *own* states. The RNN rolls out
-    from a start memory for Td steps; every k-th state is regressed onto the teacher's memory of the same past
-    (weight w_mse), and the readout learns to predict the next token from the (detached) states it will really see
-    (weight w_ce). With bptt=False the incoming state is detached at every step, so each label trains one step:
-    (m^_t, x_{t+1}) -> m_{t+1}, the one-step label on the RNN's own state. Holds only the RNN: the teacher's labels
-    are computed outside, without gradient, and the teacher stays out of any DDP wrapper."""
-
-    def __init__(self, rnn, w_mse=10.0, w_ce=1.0, bptt=False):
-        super().__init__()
-        self.rnn, self.w_mse, self.w_ce, self.bptt = rnn, w_mse, w_ce, bptt
-
-    def forward(self, m_start, x, y, label_steps, labels):
-        """m_start (B, K, d): the memory before x[:, 0]; x, y (B, Td): rollout inputs and next-token targets;
-        label_steps (J,): indices into the rollout; labels (B, J, K, d): the teacher's memories there.
-        Returns the weighted loss and its terms (mse, ce), detached, for logging."""
-        ms = self.rnn.run(m_start, x, detach=not self.bptt)  # (B, Td, K, d): the state after each input
-        l_mse = F.mse_loss(ms[:, label_steps].float(), labels.float())
-        logits = self.rnn.logits(ms.detach())  # the readout trains on the states, not through them
-        l_ce = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-1)
-        return self.w_mse * l_mse + self.w_ce * l_ce, torch.stack([l_mse, l_ce]).detach()
