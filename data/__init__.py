@@ -1,2 +1,87 @@
-"""The data/ folder as a package, so that common.py can import data.synthetic and the prepare scripts data.idx
-(a regular package: an installed module named `data` cannot shadow it)."""
+"""
+The data layer: one interface over every dataset. load_data(name) returns an object with
+  vocab_size, meta, describe(), sequences(split, n, length, g), smt_windows(split, n, Tc, Tf, short_frac, g),
+  baselines(x, y)
+for a token stream (data/stream.py: data/<name>/{train,val}.bin + meta.pkl, prepared on first use by
+data/<name>/prepare.py) or a synthetic task generated on the fly (data/synthetic: 'synthetic:<task>[:<L>]').
+Batches are a pure function of (seed, iteration, micro-batch) through step_generator. Mistakes in names, files or
+sizes raise ValueError with a one-line message; the scripts print it and exit.
+(A regular package, so an installed module named `data` cannot shadow it.)
+"""
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+from .stream import TokenStream
+
+DATA = os.path.dirname(os.path.abspath(__file__))
+
+
+def prepare_command(dataset):
+    """How to prepare a dataset: data/<name>/prepare.py, or data/<name>/prepare.py --tokenizer=gpt2 for <name>_gpt2."""
+    base, tok = (dataset[:-5], ['--tokenizer=gpt2']) if dataset.endswith('_gpt2') else (dataset, [])
+    script = os.path.join(DATA, base, 'prepare.py')
+    return [sys.executable, script] + tok if os.path.isfile(script) else None
+
+
+def load_data(dataset, sys_, prepare=True):
+    """The dataset as a TokenStream (memmapped uint16 token arrays and the meta dict) or, for
+    'synthetic:<task>[:<length>]', as synthetic Episodes. A missing dataset is prepared (on rank 0, the others wait),
+    so the default run needs no separate step. A dataset with a '/' in its name is a folder path holding the files."""
+    if dataset.split(':')[0] == 'synthetic':  # episodic tasks, no files: data/synthetic/
+        from .synthetic import load_synthetic
+        return load_synthetic(dataset)
+    data_dir = dataset if '/' in dataset else os.path.join(DATA, dataset)
+    paths = [os.path.join(data_dir, f) for f in ('train.bin', 'val.bin', 'meta.pkl')]
+    if not all(map(os.path.isfile, paths)):
+        cmd = None if '/' in dataset else prepare_command(dataset)
+        if cmd is None:
+            known = sorted(d for d in os.listdir(DATA) if os.path.isfile(os.path.join(DATA, d, 'prepare.py')))
+            raise ValueError(f"dataset '{dataset}' not found: no {data_dir}/train.bin and no data/{dataset}/prepare.py "
+                             f"(datasets: {', '.join(known)}, synthetic:<task>)")
+        if not prepare:
+            raise ValueError(f"dataset '{dataset}' is not prepared: run {' '.join(cmd[1:])}")
+        if sys_['master']:
+            print(f"dataset '{dataset}' not prepared yet; running {' '.join(os.path.relpath(c) for c in cmd[1:])}")
+            if subprocess.run(cmd).returncode != 0:
+                raise ValueError(f"preparing '{dataset}' failed (see above); run {' '.join(cmd[1:])} yourself to retry")
+        if sys_['ddp']:
+            torch.distributed.barrier()
+    try:
+        with open(paths[2], 'rb') as f:
+            meta = pickle.load(f)
+        vocab_size = int(meta['vocab_size'])
+    except Exception as e:
+        raise ValueError(f"{paths[2]} is unreadable ({type(e).__name__}); delete data/{dataset}/ and prepare it again")
+    arrays = []
+    for path in paths[:2]:
+        if os.path.getsize(path) % 2 or os.path.getsize(path) == 0:
+            raise ValueError(f"{path} is empty or truncated (not whole uint16 tokens); delete data/{dataset}/ and "
+                             f"prepare it again")
+        arr = np.memmap(path, dtype=np.uint16, mode='r')
+        if int(arr.max()) >= vocab_size:
+            raise ValueError(f"{path} holds token {int(arr.max())} >= vocab_size {vocab_size} of meta.pkl; delete "
+                             f"data/{dataset}/ and prepare it again")
+        arrays.append(arr)
+    return TokenStream(arrays[0], arrays[1], meta)
+
+
+def step_generator(seed, iter_num, index):
+    """The generator for micro-batch `index` of iteration `iter_num`. Data are a pure function of these numbers, so
+    a resumed run sees exactly the batches an uninterrupted one would, and a run on N processes the same global
+    batch as on one (each process takes its share of the indices)."""
+    return torch.Generator().manual_seed(hash((seed, iter_num, index)) & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+def eval_sequences(data, n_seqs, seq_len, seed=0):
+    """The fixed validation sequences (x, y): the same tokens for every checkpoint and every trainer."""
+    return data.sequences('val', n_seqs, seq_len, torch.Generator().manual_seed(seed))
+
+
+def data_meta(dataset, data):
+    """What a checkpoint records about its data, so that sample.py and eval.py can check and decode."""
+    return {'dataset': dataset, 'vocab_size': data.vocab_size, 'tokenizer': data.meta.get('tokenizer', 'bytes')}

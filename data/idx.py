@@ -3,7 +3,7 @@ IDX files (the format of MNIST and Fashion-MNIST), and the pixel token stream bo
 
 IDX: two zero bytes, a type byte, the number of dimensions, each dimension as a big-endian uint32, then the data,
 big-endian. Files may be gzipped (.gz). Pixels as tokens: each 8-bit pixel is one token (vocabulary 256), images
-in raster-scan order concatenated into one stream with no separators (smt-method.md section 8), so bits per pixel
+in raster-scan order concatenated into one stream with no separators (docs/method.md, section 8), so bits per pixel
 is the ordinary bits/token. meta.pkl records image_shape, and tokenizer 'pixels' tells sample.py to draw images.
 """
 import gzip

@@ -1,5 +1,5 @@
 """
-Synthetic tasks as an episodic dataset, generated on the fly (seeded, no files), with common.TokenStream's interface
+Synthetic tasks as an episodic dataset, generated on the fly (seeded, no files), with the interface of data.stream.TokenStream
 so that every trainer and eval.py take them through config:
 
     dataset = 'synthetic:<task>[:<length>][:<option>=<int>...]'
@@ -16,8 +16,6 @@ past at the episode's first token, and SMT windows never reach across an episode
 import numpy as np
 import torch
 
-from configurator import fail
-
 from .tasks import TASKS, solve  # noqa: F401 (solve: for tests and users)
 
 DEFAULT_LENGTH = 64
@@ -27,7 +25,7 @@ TRAIN_KEY, VAL_KEY, BASELINE_KEY = 0x7A1, 0x7A2, 0x7A3  # first word of every se
 
 
 class Episodes:
-    """n-episode batches of one task at one length; the interface of common.TokenStream."""
+    """n-episode batches of one task at one length; the interface of data.stream.TokenStream."""
 
     def __init__(self, name, task, length):
         self.name, self.task, self.length = name, task, length
@@ -129,26 +127,27 @@ def windows(z, y, t, context_len, future_len, pad=0):
 
 
 def load_synthetic(dataset):
-    """'synthetic:<task>[:<length>][:<option>=<int>...]' -> Episodes. Mistakes end in a one-line error."""
+    """'synthetic:<task>[:<length>][:<option>=<int>...]' -> Episodes. Mistakes raise ValueError (one line)."""
     parts = dataset.split(':')[1:]
     usage = (f"use synthetic:<task>[:<length>][:<option>=<int>], tasks: {', '.join(TASKS)} "
              f"(e.g. synthetic:copy:128, synthetic:assoc:256:pairs=16)")
     if not parts or parts[0] not in TASKS:
-        fail(f"unknown synthetic task {parts[0] if parts else ''!r} in dataset '{dataset}'; {usage}")
+        raise ValueError(f"unknown synthetic task {parts[0] if parts else ''!r} in dataset '{dataset}'; {usage}")
     cls, length, opts = TASKS[parts[0]], DEFAULT_LENGTH, {}
     for p in parts[1:]:
         key, eq, value = p.partition('=')
         if not (value if eq else key).isdigit():
-            fail(f"'{p}' in dataset '{dataset}' is neither a length nor <option>=<int>; {usage}")
+            raise ValueError(f"'{p}' in dataset '{dataset}' is neither a length nor <option>=<int>; {usage}")
         if not eq:
             length = int(key)
         elif key not in cls.options:
-            fail(f"unknown option '{key}' for synthetic:{cls.name} (options: {', '.join(cls.options) or 'none'})")
+            raise ValueError(f"unknown option '{key}' for synthetic:{cls.name} "
+                             f"(options: {', '.join(cls.options) or 'none'})")
         else:
             opts[key] = int(value)
     try:
         task = cls(**opts)
         task.check_length(length)
     except ValueError as e:
-        fail(f"dataset '{dataset}': {e}")
+        raise ValueError(f"dataset '{dataset}': {e}") from None
     return Episodes(dataset, task, length)

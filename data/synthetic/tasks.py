@@ -1,5 +1,5 @@
 """
-The synthetic credit-assignment probes (smt-method.md section 7), as numpy generators and hand-written solvers.
+The synthetic credit-assignment probes (docs/method.md, section 7), as numpy generators and hand-written solvers.
 
 Every task writes an episode as L + 1 tokens z_0 .. z_L and marks which of them are targets. The model reads
 x = z_0 .. z_{L-1}; its target after reading x_t is y_t = z_{t+1} where z_{t+1} is marked, else -1 (ignored).

@@ -1,0 +1,66 @@
+"""
+Token streams: a dataset as two uint16 token arrays (train, val), memmapped from data/<name>/{train,val}.bin, and
+its meta dict (meta.pkl). Windows are read at random offsets, so a stream has an unbounded past.
+"""
+import math
+
+import numpy as np
+import torch
+
+LOG2E = 1.0 / math.log(2)
+
+
+class TokenStream:
+    """A dataset as two token streams plus its meta dict. Every dataset type (this one, data.synthetic.Episodes)
+    offers the same samplers, so the trainers and eval.py never look inside:
+      sequences(split, n, length, g) -> (x, y): windows of inputs and next-token targets (-1: ignored)
+      smt_windows(split, n, Tc, Tf, short_frac, g) -> (x, y, n_ctx): SMT windows of Tc + Tf with the present at
+        index Tc-1 and n_ctx real past tokens (a stream has an unbounded past: Tc, or shorter for short_frac)
+      baselines(x, y) -> (unigram, bigram) bits/token on (x, y): what an RNN scored on the same targets must beat."""
+
+    def __init__(self, train, val, meta):
+        self.train, self.val, self.meta = train, val, meta
+        self.vocab_size = int(meta['vocab_size'])
+
+    def describe(self):
+        return f"{len(self.train):,} train tokens, vocab {self.vocab_size}"
+
+    def sequences(self, split, n, length, generator):
+        return sample_windows(self.train if split == 'train' else self.val, n, length, generator)
+
+    def smt_windows(self, split, n, context_len, future_len, short_frac, generator):
+        x, y = self.sequences(split, n, context_len + future_len, generator)
+        short = torch.rand(n, generator=generator) < short_frac
+        n_ctx = torch.where(short, torch.randint(0, context_len, (n,), generator=generator), context_len)
+        return x, y, n_ctx
+
+    def baselines(self, x, y):
+        return ngram_baselines(self.train, x, y, self.vocab_size)
+
+
+def sample_windows(data, n, length, generator):
+    """n random windows from a token stream: inputs x (n, length) and next-token targets y (n, length), int64.
+    Every dataset reaches the models as such (x, y) pairs; a target of -1 is ignored by every loss."""
+    if len(data) < length + 2:
+        raise ValueError(f"the data has {len(data)} tokens, fewer than one window of {length}; use a shorter "
+                         f"context/sequence")
+    ix = torch.randint(len(data) - length - 1, (n,), generator=generator).tolist()
+    chunks = torch.from_numpy(np.stack([data[i:i + length + 1].astype(np.int64) for i in ix]))
+    return chunks[:, :-1], chunks[:, 1:]
+
+
+def ngram_baselines(train, x, y, vocab_size, max_train_tokens=20_000_000):
+    """Unigram p(y_t) and bigram p(y_t | x_t) bits/token on (x, y), add-one smoothed, counted on the train stream:
+    the baselines an RNN scored on the same positions must beat."""
+    tr = np.asarray(train[:max_train_tokens], dtype=np.int64)
+    uni = np.bincount(tr, minlength=vocab_size) + 1.0
+    log_uni = np.log(uni / uni.sum())
+    pairs, counts = np.unique(tr[:-1] * vocab_size + tr[1:], return_counts=True)
+    keep = (y >= 0).numpy()
+    a, b = x.numpy()[keep].astype(np.int64), y.numpy()[keep].astype(np.int64)
+    q = a * vocab_size + b
+    pos = np.clip(np.searchsorted(pairs, q), 0, len(pairs) - 1)
+    c_ab = np.where(pairs[pos] == q, counts[pos], 0)
+    c_a = np.bincount(tr[:-1], minlength=vocab_size)[a]
+    bigram = -np.log((c_ab + 1.0) / (c_a + vocab_size)).mean() * LOG2E
+    return float(-log_uni[b].mean() * LOG2E), float(bigram)
