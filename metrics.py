@@ -1,0 +1,147 @@
+"""
+The measures of an RNN, one definition each, used by every trainer's evaluation (train_smt.py, train_dmt.py,
+train_bptt.py), by eval.py and so by compare.py:
+
+  rnn_nll          the RNN alone, teacher-forced from its initial memory (or from a given start memory)
+  encoder_memories the reference protocol's seed: the teacher's memory of each sequence's first Tc tokens
+  memory_drift     MSE(m^_t, m_t) between the RNN's own states after t steps and the teacher's memory of that past
+  teacher_nll      the teacher's next-token CE from the last Tc tokens of each position's past
+  rnn_report       the trainers' report: all of the above for the RNN on fixed sequences, split over processes
+
+The memoryless baselines (unigram, bigram) depend on the dataset and are the dataset's own (data.baselines).
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+
+from common import all_reduce_sum
+
+LOG2E = 1.0 / math.log(2)
+
+
+@torch.no_grad()
+def rnn_nll(rnn, x, y, ctx, m0=None, batch_size=16, with_correct=False):
+    """Teacher-forced run of the RNN alone over x (N, L) from its initial memory (or from m0, (N, K, d)): the memory
+    after x_0..x_t predicts y_t. Returns the per-position NLL in nats (N, L) on the CPU, 0 where y is -1, and with
+    with_correct also whether the argmax prediction was y (N, L), False where y is -1.
+    Time runs through the backbone's fast path (the step loop where it has none); the readout is batched."""
+    device = next(rnn.parameters()).device
+    out, hits = [], []
+    for i in range(0, x.size(0), batch_size):
+        xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+        with ctx:
+            m = rnn.initial_memory(xb.size(0)) if m0 is None else m0[i:i + batch_size].to(device)
+            logits = rnn.logits(rnn.run(m, xb))  # (b, L, V)
+        nll = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten(), ignore_index=-1, reduction='none')
+        out.append(nll.view(yb.shape).cpu())
+        hits.append((logits.argmax(-1) == yb).cpu())
+    return (torch.cat(out), torch.cat(hits)) if with_correct else torch.cat(out)
+
+
+@torch.no_grad()
+def encoder_memories(teacher, x, ctx, batch_size=16):
+    """The teacher's memories of the first Tc tokens of each sequence in x (N, L >= Tc), (N, K, d) on the teacher's
+    device: the seed of the reference protocol, where the encoder starts the RNN."""
+    Tc, device = teacher.cfg.context_len, next(teacher.parameters()).device
+    with ctx:
+        return torch.cat([teacher.encode_past(x[i:i + batch_size].to(device), Tc - 1)
+                          for i in range(0, x.size(0), batch_size)])
+
+
+@torch.no_grad()
+def memory_drift(rnn, teacher, x, ctx, from_encoder, steps, batch_size=16):
+    """Drift of the RNN running on its own states: MSE(m^_j, m_j) after j steps, for j in steps, where m_j is the
+    teacher's memory of the same past. The rollout starts from the RNN's initial memory at x[:, 0] (the past then
+    grows from empty), or from the teacher's memory of x[:, :Tc] (the reference protocol). Returns {j: mse}."""
+    Tc = teacher.cfg.context_len
+    device = next(rnn.parameters()).device
+    off = Tc if from_encoder else 0
+    steps = [s for s in steps if 1 <= s <= x.size(1) - off]
+    total = torch.zeros(len(steps), dtype=torch.float64)
+    for i in range(0, x.size(0), batch_size):
+        xb = x[i:i + batch_size].to(device)
+        b = xb.size(0)
+        with ctx:
+            m = encoder_memories(teacher, xb, ctx, b) if from_encoder else rnn.initial_memory(b)
+            ms = rnn.run(m, xb[:, off:off + max(steps)])
+            for k, s in enumerate(steps):
+                label = teacher.encode_past(xb, off + s - 1)  # the past up to the present after s steps
+                total[k] += (ms[:, s - 1].float() - label.float()).pow(2).mean(dim=(1, 2)).sum().double().cpu()
+    return {s: (total[k] / x.size(0)).item() for k, s in enumerate(steps)}
+
+
+@torch.no_grad()
+def teacher_nll(teacher, x, y, ctx, every=1, batch_size=256):
+    """The teacher's next-token NLL (nats) at every `every`-th position t of x (N, L): the decoder's first output
+    from the memory of the last Tc tokens up to x_t (each position costs a full encoder pass). Returns the NLL and
+    the targets (N * L/every,), flattened sequence by sequence; the NLL is 0 where the target is -1."""
+    N, L = x.shape
+    device = next(teacher.parameters()).device
+    present = torch.arange(0, L, every)
+    seq, pos = torch.arange(N).repeat_interleave(len(present)), present.repeat(N)
+    t_y, out = y[:, ::every].flatten(), []
+    for i in range(0, len(seq), batch_size):
+        xs, ps = x[seq[i:i + batch_size]].to(device), pos[i:i + batch_size].to(device)
+        with ctx:
+            m = teacher.encode_past(xs, ps)
+            logits = teacher.decode(m, m.new_zeros(m.size(0), 0, dtype=torch.long))[:, 0]
+        out.append(F.cross_entropy(logits.float(), t_y[i:i + batch_size].to(device), ignore_index=-1,
+                                   reduction='none').cpu())
+    return torch.cat(out), t_y
+
+
+def bits_and_accuracy(nll, hits, mask):
+    """bits/token and next-token accuracy over the targets in mask (None where it holds no target, e.g. a position
+    bucket of a task whose only target is at the end)."""
+    n = mask.sum().item()
+    if n == 0:
+        return {'bits': None, 'acc': None}
+    return {'bits': nll[mask].double().sum().item() / n * LOG2E, 'acc': hits[mask].double().sum().item() / n}
+
+
+@torch.no_grad()
+def rnn_report(rnn, x, y, sys_, ctx, batch_size, teacher=None, drift_steps=()):
+    """The trainers' evaluation of the RNN on the fixed sequences (x, y): its CE in bits/token alone from its
+    initial memory ('rnn_bits'); with a teacher also from the teacher's memory of the first Tc tokens, scored on
+    the rest ('rnn_enc_bits', nan when L <= Tc), and the drift of both rollouts at drift_steps ('drift_init/<t>',
+    'drift_enc/<t>'). Each process takes its share of the sequences and the sums are all-reduced: every process
+    must call this."""
+    rows = list(range(sys_['rank'], x.size(0), sys_['world_size']))
+    L, Tc = x.size(1), teacher.cfg.context_len if teacher is not None else 0
+    steps_init = [s for s in drift_steps if s <= L] if teacher is not None else []
+    steps_enc = [s for s in drift_steps if s <= L - Tc] if teacher is not None else []
+    sums = torch.zeros(4 + len(steps_init) + len(steps_enc), dtype=torch.float64)  # nll, n, enc nll, enc n, drifts
+    if rows:
+        xr, yr = x[rows], y[rows]
+        sums[0], sums[1] = rnn_nll(rnn, xr, yr, ctx, batch_size=batch_size).double().sum(), (yr >= 0).sum()
+        if teacher is not None:
+            drift = list(memory_drift(rnn, teacher, xr, ctx, False, steps_init, batch_size).values())
+            if L > Tc:
+                m_enc = encoder_memories(teacher, xr, ctx, batch_size)
+                nll = rnn_nll(rnn, xr[:, Tc:], yr[:, Tc:], ctx, m0=m_enc, batch_size=batch_size)
+                sums[2], sums[3] = nll.double().sum(), (yr[:, Tc:] >= 0).sum()
+                drift += list(memory_drift(rnn, teacher, xr, ctx, True, steps_enc, batch_size).values())
+            sums[4:4 + len(drift)] = torch.tensor(drift, dtype=torch.float64) * len(rows)
+    s = all_reduce_sum(sums.to(sys_['device']), sys_).cpu().tolist()
+    report = {'rnn_bits': s[0] / s[1] * LOG2E}
+    if teacher is None:
+        return report
+    d_init, d_enc = s[4:4 + len(steps_init)], s[4 + len(steps_init):]
+    return {**report, 'rnn_enc_bits': s[2] / s[3] * LOG2E if s[3] else float('nan'),
+            **{f'drift_init/{j}': v / x.size(0) for j, v in zip(steps_init, d_init)},
+            **{f'drift_enc/{j}': v / x.size(0) for j, v in zip(steps_enc, d_enc)}}
+
+
+def format_rnn_report(r):
+    """rnn_report's numbers as the trainers' eval line(s)."""
+    line = f"rnn {r['rnn_bits']:.4f} bits/token (alone, from its initial memory)"
+    if not math.isnan(r.get('rnn_enc_bits', float('nan'))):
+        line += f", {r['rnn_enc_bits']:.4f} (from the encoder's memory)"
+    return line
+
+
+def format_drift(r):
+    drift = lambda key: ' '.join(f"{k.split('/')[1]}:{v:.4f}" for k, v in r.items() if k.startswith(key))
+    return (f"drift MSE(m^_t, m_t) after t steps, from the initial memory {drift('drift_init/')} | from the encoder "
+            f"{drift('drift_enc/')}")
