@@ -1,25 +1,18 @@
 """
-Plumbing shared by the trainers, eval.py and sample.py: device and DDP set-up, data, learning-rate schedule,
-checkpoints, logging, and the RNN's evaluation. The algorithms stay in train_*.py.
+Plumbing shared by the trainers, eval.py and sample.py: device and DDP set-up, the global batch's split over
+processes, learning-rate schedule and optimizer, checkpoints, logging. The algorithms stay in train_*.py, the data
+in data/, the measures in metrics.py.
 """
 import math
 import os
-import pickle
-import subprocess
-import sys
 import time
 from contextlib import nullcontext
 
-import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from configurator import fail
-
-ROOT = os.path.dirname(os.path.abspath(__file__))
-LOG2E = 1.0 / math.log(2)
 
 
 # -----------------------------------------------------------------------------
@@ -87,100 +80,7 @@ def compile_enabled(compile_flag, device_type):
 
 
 # -----------------------------------------------------------------------------
-# data: uint16 token streams data/<dataset>/{train,val}.bin and meta.pkl
-
-def prepare_command(dataset):
-    """How to prepare a dataset: data/<name>/prepare.py, or data/<name>/prepare.py --tokenizer=gpt2 for <name>_gpt2."""
-    base, tok = (dataset[:-5], ['--tokenizer=gpt2']) if dataset.endswith('_gpt2') else (dataset, [])
-    script = os.path.join(ROOT, 'data', base, 'prepare.py')
-    return [sys.executable, script] + tok if os.path.isfile(script) else None
-
-
-class TokenStream:
-    """A dataset as two token streams (train, val: memmapped uint16) plus its meta dict. Every dataset type offers
-    the same two samplers, so the trainers and eval.py never look inside:
-      sequences(split, n, length, g) -> (x, y): windows of inputs and next-token targets (-1: ignored)
-      smt_windows(split, n, Tc, Tf, short_frac, g) -> (x, y, n_ctx): SMT windows of Tc + Tf with the present at
-        index Tc-1 and n_ctx real past tokens (a stream has an unbounded past: Tc, or shorter for short_frac)."""
-
-    def __init__(self, train, val, meta):
-        self.train, self.val, self.meta = train, val, meta
-        self.vocab_size = int(meta['vocab_size'])
-
-    def describe(self):
-        return f"{len(self.train):,} train tokens, vocab {self.vocab_size}"
-
-    def sequences(self, split, n, length, generator):
-        return sample_windows(self.train if split == 'train' else self.val, n, length, generator)
-
-    def smt_windows(self, split, n, context_len, future_len, short_frac, generator):
-        x, y = self.sequences(split, n, context_len + future_len, generator)
-        short = torch.rand(n, generator=generator) < short_frac
-        n_ctx = torch.where(short, torch.randint(0, context_len, (n,), generator=generator), context_len)
-        return x, y, n_ctx
-
-    def baselines(self, x, y):
-        return ngram_baselines(self.train, x, y, self.vocab_size)
-
-
-def load_data(dataset, sys_, prepare=True):
-    """Returns the dataset as a TokenStream (memmapped uint16 token arrays and the meta dict). A missing dataset is prepared
-    (on rank 0, the others wait), so the default run needs no separate step. A dataset with a '/' in its name is
-    a folder path holding those three files. 'synthetic:<task>[:<length>]' names a task generated on the fly."""
-    if dataset.split(':')[0] == 'synthetic':  # episodic tasks, no files: data/synthetic/
-        from data.synthetic import load_synthetic
-        return load_synthetic(dataset)
-    data_dir = dataset if '/' in dataset else os.path.join(ROOT, 'data', dataset)
-    paths = [os.path.join(data_dir, f) for f in ('train.bin', 'val.bin', 'meta.pkl')]
-    if not all(map(os.path.isfile, paths)):
-        cmd = None if '/' in dataset else prepare_command(dataset)
-        if cmd is None:
-            known = sorted(d for d in os.listdir(os.path.join(ROOT, 'data'))
-                           if os.path.isfile(os.path.join(ROOT, 'data', d, 'prepare.py')))
-            fail(f"dataset '{dataset}' not found: no {data_dir}/train.bin and no data/{dataset}/prepare.py "
-                 f"(datasets: {', '.join(known)}, synthetic:<task>)")
-        if not prepare:
-            fail(f"dataset '{dataset}' is not prepared: run {' '.join(cmd[1:])}")
-        if sys_['master']:
-            print(f"dataset '{dataset}' not prepared yet; running {' '.join(os.path.relpath(c) for c in cmd[1:])}")
-            if subprocess.run(cmd).returncode != 0:
-                fail(f"preparing '{dataset}' failed (see above); run {' '.join(cmd[1:])} yourself to retry")
-        if sys_['ddp']:
-            dist.barrier()
-    try:
-        with open(paths[2], 'rb') as f:
-            meta = pickle.load(f)
-        vocab_size = int(meta['vocab_size'])
-    except Exception as e:
-        fail(f"{paths[2]} is unreadable ({type(e).__name__}); delete data/{dataset}/ and prepare it again")
-    arrays = []
-    for path in paths[:2]:
-        if os.path.getsize(path) % 2 or os.path.getsize(path) == 0:
-            fail(f"{path} is empty or truncated (not whole uint16 tokens); delete data/{dataset}/ and prepare it again")
-        arr = np.memmap(path, dtype=np.uint16, mode='r')
-        if int(arr.max()) >= vocab_size:
-            fail(f"{path} holds token {int(arr.max())} >= vocab_size {vocab_size} of meta.pkl; delete data/{dataset}/ "
-                 f"and prepare it again")
-        arrays.append(arr)
-    return TokenStream(arrays[0], arrays[1], meta)
-
-
-def sample_windows(data, n, length, generator):
-    """n random windows from a token stream: inputs x (n, length) and next-token targets y (n, length), int64.
-    Every dataset reaches the models as such (x, y) pairs; a target of -1 is ignored by every loss."""
-    if len(data) < length + 2:
-        fail(f"the data has {len(data)} tokens, fewer than one window of {length}; use a shorter context/sequence")
-    ix = torch.randint(len(data) - length - 1, (n,), generator=generator).tolist()
-    chunks = torch.from_numpy(np.stack([data[i:i + length + 1].astype(np.int64) for i in ix]))
-    return chunks[:, :-1], chunks[:, 1:]
-
-
-def step_generator(seed, iter_num, index):
-    """The generator for micro-batch `index` of iteration `iter_num`. Data are a pure function of these numbers, so
-    a resumed run sees exactly the batches an uninterrupted one would, and a run on N processes the same global
-    batch as on one (each process takes its share of the indices)."""
-    return torch.Generator().manual_seed(hash((seed, iter_num, index)) & 0x7FFF_FFFF_FFFF_FFFF)
-
+# batches and optimisation
 
 def batch_plan(accum_steps, batch_size, rank, world_size):
     """This process's share of a global batch of accum_steps micro-batches of batch_size rows, as a list of
@@ -196,9 +96,6 @@ def batch_plan(accum_steps, batch_size, rank, world_size):
     fail(f"the global batch does not split over {world_size} processes: make gradient_accumulation_steps="
          f"{accum_steps} or batch_size={batch_size} a multiple of {world_size}")
 
-
-# -----------------------------------------------------------------------------
-# optimisation
 
 def lr_at(it, max_iters, learning_rate, warmup_frac, decay, min_lr=0.0):
     """Linear warmup over warmup_frac of the run, then constant or cosine down to min_lr."""
@@ -260,11 +157,6 @@ def clip_grads(params, grad_clip):
 def rates(dt, tokens_per_iter, flops_per_iter, peak):
     """tokens/s and the MFU string of one iteration of dt seconds."""
     return tokens_per_iter / dt, f"{flops_per_iter / dt / peak * 100:.1f}%" if peak else 'n/a'
-
-
-def data_meta(dataset, data):
-    """What a checkpoint records about its data, so that sample.py and eval.py can check and decode."""
-    return {'dataset': dataset, 'vocab_size': data.vocab_size, 'tokenizer': data.meta.get('tokenizer', 'bytes')}
 
 
 def resume_from(out_dir, parts):
@@ -358,94 +250,3 @@ class Throughput:
         s = self.dt * (max_iters - it)
         s = int(min(s, max(0.0, max_time - self.train_seconds)) if max_time > 0 else s)
         return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
-
-
-# -----------------------------------------------------------------------------
-# evaluation of the RNN alone and the baselines it must beat
-
-def eval_sequences(data, n_seqs, seq_len, seed=0):
-    """The fixed validation sequences (x, y): the same tokens for every checkpoint and every trainer."""
-    return data.sequences('val', n_seqs, seq_len, torch.Generator().manual_seed(seed))
-
-
-@torch.no_grad()
-def rnn_nll(rnn, x, y, ctx, m0=None, batch_size=16, with_correct=False):
-    """Teacher-forced run of the RNN alone over x (N, L) from its initial memory (or from m0, (N, K, d)): the memory
-    after x_0..x_t predicts y_t. Returns the per-position NLL in nats (N, L) on the CPU, 0 where y is -1, and with
-    with_correct also whether the argmax prediction was y (N, L), False where y is -1.
-    Time runs through the backbone's fast path (the step loop where it has none); the readout is batched."""
-    device = next(rnn.parameters()).device
-    out, hits = [], []
-    for i in range(0, x.size(0), batch_size):
-        xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
-        with ctx:
-            m = rnn.initial_memory(xb.size(0)) if m0 is None else m0[i:i + batch_size].to(device)
-            logits = rnn.logits(rnn.run(m, xb))  # (b, L, V)
-        nll = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten(), ignore_index=-1, reduction='none')
-        out.append(nll.view(yb.shape).cpu())
-        hits.append((logits.argmax(-1) == yb).cpu())
-    return (torch.cat(out), torch.cat(hits)) if with_correct else torch.cat(out)
-
-
-def eval_rnn_bits(rnn, val_x, val_y, sys_, ctx, batch_size):
-    """The RNN alone on the fixed validation sequences, bits/token: each process takes its share of the sequences,
-    the sums are all-reduced (every process must call this)."""
-    sums = torch.zeros(2, dtype=torch.float64)
-    rows = list(range(sys_['rank'], val_x.size(0), sys_['world_size']))
-    if rows:
-        sums[0] += rnn_nll(rnn, val_x[rows], val_y[rows], ctx, batch_size=batch_size).double().sum()
-        sums[1] += (val_y[rows] >= 0).sum()
-    s = all_reduce_sum(sums.to(sys_['device']), sys_).cpu().tolist()
-    return s[0] / s[1] * LOG2E
-
-
-def ngram_baselines(train, x, y, vocab_size, max_train_tokens=20_000_000):
-    """Unigram p(y_t) and bigram p(y_t | x_t) bits/token on (x, y), add-one smoothed, counted on the train stream:
-    the baselines an RNN scored on the same positions must beat."""
-    tr = np.asarray(train[:max_train_tokens], dtype=np.int64)
-    uni = np.bincount(tr, minlength=vocab_size) + 1.0
-    log_uni = np.log(uni / uni.sum())
-    pairs, counts = np.unique(tr[:-1] * vocab_size + tr[1:], return_counts=True)
-    keep = (y >= 0).numpy()
-    a, b = x.numpy()[keep].astype(np.int64), y.numpy()[keep].astype(np.int64)
-    q = a * vocab_size + b
-    pos = np.clip(np.searchsorted(pairs, q), 0, len(pairs) - 1)
-    c_ab = np.where(pairs[pos] == q, counts[pos], 0)
-    c_a = np.bincount(tr[:-1], minlength=vocab_size)[a]
-    bigram = -np.log((c_ab + 1.0) / (c_a + vocab_size)).mean() * LOG2E
-    return float(-log_uni[b].mean() * LOG2E), float(bigram)
-
-
-@torch.no_grad()
-def encoder_memories(teacher, x, ctx, batch_size=16):
-    """The teacher's memories of the first Tc tokens of each sequence in x (N, L >= Tc), (N, K, d) on the RNN's
-    device: the seed of the reference protocol, where the encoder starts the RNN."""
-    Tc, device = teacher.cfg.context_len, next(teacher.parameters()).device
-    with ctx:
-        return torch.cat([teacher.encode(x[i:i + batch_size, :Tc].to(device),
-                                         torch.full((x[i:i + batch_size].size(0),), Tc, device=device))
-                          for i in range(0, x.size(0), batch_size)])
-
-
-@torch.no_grad()
-def memory_drift(rnn, teacher, x, ctx, from_encoder, steps, batch_size=16):
-    """Drift of the RNN running on its own states: MSE(m^_j, m_j) after j steps, for j in steps, where m_j is the
-    teacher's memory of the same past. The rollout starts from the RNN's initial memory at x[:, 0] (the past then
-    grows from empty), or from the teacher's memory of x[:, :Tc] (the reference protocol). Returns {j: mse}."""
-    Tc = teacher.cfg.context_len
-    device = next(rnn.parameters()).device
-    off = Tc if from_encoder else 0
-    steps = [s for s in steps if 1 <= s <= x.size(1) - off]
-    total = torch.zeros(len(steps), dtype=torch.float64)
-    for i in range(0, x.size(0), batch_size):
-        xb = x[i:i + batch_size].to(device)
-        b = xb.size(0)
-        with ctx:
-            m = encoder_memories(teacher, xb, ctx, b) if from_encoder else rnn.initial_memory(b)
-            ms = rnn.run(m, xb[:, off:off + max(steps)])
-            for k, s in enumerate(steps):
-                p = off + s - 1  # the present after s steps
-                past = xb[:, max(0, p - Tc + 1):p + 1]
-                label = teacher.encode(F.pad(past, (Tc - past.size(1), 0)), torch.full((b,), past.size(1), device=device))
-                total[k] += (ms[:, s - 1].float() - label.float()).pow(2).mean(dim=(1, 2)).sum().double().cpu()
-    return {s: (total[k] / x.size(0)).item() for k, s in enumerate(steps)}

@@ -1,5 +1,6 @@
 """
-One evaluation protocol for every RNN checkpoint, whichever trainer made it (train_smt.py or train_bptt.py).
+One evaluation protocol for every RNN checkpoint, whichever trainer made it (train_smt.py, train_dmt.py,
+train_bptt.py). Its measures are metrics.py's, the ones the trainers' own evaluations use.
 
 The RNN runs alone over held-out sequences of L tokens from its own initial memory with teacher forcing (the memory
 after x_0..x_t predicts y_t), for an L that may exceed the training window (default 4x: block_size for BPTT,
@@ -22,11 +23,11 @@ import json as jsonlib
 import sys
 
 import torch
-import torch.nn.functional as F
 
 import configurator
-from common import (LOG2E, encoder_memories, eval_sequences, load_checkpoint, load_data, memory_drift, rnn_nll,
-                    setup_system)
+from common import load_checkpoint, setup_system
+from data import eval_sequences, load_data
+from metrics import LOG2E, bits_and_accuracy, encoder_memories, memory_drift, rnn_nll, teacher_nll
 from model import RNN, RNNConfig
 
 out_dir = 'out-shakespeare'
@@ -51,15 +52,6 @@ sys_ = setup_system(device, dtype, seed)
 dev, ctx = sys_['device'], sys_['ctx']
 
 
-def summary(nll, hits, mask):
-    """bits/token and next-token accuracy over the targets in mask (None where it holds no target, e.g. a position
-    bucket of a task whose only target is at the end)."""
-    n = mask.sum().item()
-    if n == 0:
-        return {'bits': None, 'acc': None}
-    return {'bits': nll[mask].double().sum().item() / n * LOG2E, 'acc': hits[mask].double().sum().item() / n}
-
-
 def evaluate(path, L):
     """Every number of the protocol for one checkpoint, as the JSON-ready dict (plus the iteration and window)."""
     ck = load_checkpoint(path)
@@ -68,7 +60,10 @@ def evaluate(path, L):
     has_teacher = 'teacher' in ck and 'teacher_args' in ck
     window = ck['teacher_args']['context_len'] if has_teacher else cfg['block_size']
     name = dataset or meta.get('dataset') or cfg['dataset']
-    data = load_data(name, sys_, prepare=False)
+    try:
+        data = load_data(name, sys_, prepare=False)
+    except ValueError as e:
+        configurator.fail(str(e))
     if data.vocab_size != ck['rnn_args']['vocab_size']:
         configurator.fail(f"{path} has a vocabulary of {ck['rnn_args']['vocab_size']} but dataset '{name}' has "
                           f"{data.vocab_size}; evaluate it on the data it was trained on ({meta.get('dataset', '?')})")
@@ -86,11 +81,11 @@ def evaluate(path, L):
     nll, hits = rnn_nll(rnn, x, y, ctx, batch_size=batch_size, with_correct=True)
     edges = sorted({round(i * L / n_buckets) for i in range(n_buckets + 1)})
     pos = torch.arange(L)[None]
-    buckets = [{'start': a, 'end': b, **summary(nll, hits, valid & (pos >= a) & (pos < b))}
+    buckets = [{'start': a, 'end': b, **bits_and_accuracy(nll, hits, valid & (pos >= a) & (pos < b))}
                for a, b in zip(edges[:-1], edges[1:])]
     result = {'checkpoint': path, 'trainer': trainer, 'backbone': ck['rnn_args']['backbone'], 'dataset': name,
               'L': L, 'iter_num': ck['iter_num'], 'window': window,
-              'rnn': {**summary(nll, hits, valid), 'by_position': buckets}}
+              'rnn': {**bits_and_accuracy(nll, hits, valid), 'by_position': buckets}}
     unigram, bigram = data.baselines(x, y)
     result['baselines'] = {'unigram': unigram, 'bigram': bigram}
     result['teacher'] = result['rnn_encoder_seeded'] = result['drift'] = None
@@ -103,25 +98,14 @@ def evaluate(path, L):
     teacher.load_state_dict(ck['teacher'])
     teacher.to(dev).eval()
     Tc = teacher.cfg.context_len
-    # the past of every teacher_every-th position, cut to the last Tc tokens and left-padded: (n_seqs * L', Tc)
-    pasts = F.pad(x, (Tc - 1, 0)).unfold(1, Tc, 1)[:, ::teacher_every].reshape(-1, Tc)
-    n_past = torch.clamp(torch.arange(0, L, teacher_every) + 1, max=Tc).repeat(n_seqs)
-    t_y, t_valid = y[:, ::teacher_every].flatten(), valid[:, ::teacher_every].flatten()
-    t_nll = []
-    with torch.no_grad():
-        for i in range(0, pasts.size(0), 16 * batch_size):
-            with ctx:
-                m = teacher.encode(pasts[i:i + 16 * batch_size].to(dev), n_past[i:i + 16 * batch_size].to(dev))
-                logits = teacher.decode(m, m.new_zeros(m.size(0), 0, dtype=torch.long))[:, 0]
-            t_nll.append(F.cross_entropy(logits.float(), t_y[i:i + 16 * batch_size].to(dev),
-                                         ignore_index=-1, reduction='none').cpu())
-    result['teacher'] = {'bits': torch.cat(t_nll)[t_valid].double().mean().item() * LOG2E}
+    t_nll, t_y = teacher_nll(teacher, x, y, ctx, teacher_every, 16 * batch_size)
+    result['teacher'] = {'bits': t_nll[t_y >= 0].double().mean().item() * LOG2E}
     steps = [int(s) for s in drift_steps.split(',')]
     result['drift'] = {'from_initial': memory_drift(rnn, teacher, x, ctx, False, steps, batch_size)}
     if L > Tc:  # the reference protocol: the encoder reads x_0..x_{Tc-1}, the RNN alone predicts y_Tc onwards
         m_seed = encoder_memories(teacher, x, ctx, batch_size)
         s_nll, s_hits = rnn_nll(rnn, x[:, Tc:], y[:, Tc:], ctx, m0=m_seed, batch_size=batch_size, with_correct=True)
-        result['rnn_encoder_seeded'] = {**summary(s_nll, s_hits, valid[:, Tc:]), 'start': Tc}
+        result['rnn_encoder_seeded'] = {**bits_and_accuracy(s_nll, s_hits, valid[:, Tc:]), 'start': Tc}
         result['drift']['from_encoder'] = memory_drift(rnn, teacher, x, ctx, True, steps, batch_size)
     return result
 

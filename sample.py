@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 import configurator
-from common import load_checkpoint, load_data, setup_system
+from common import load_checkpoint, setup_system
+from data import load_data
 from model import RNN, RNNConfig
 
 out_dir = 'out-shakespeare'
@@ -77,10 +78,7 @@ def read(x):
     """The memory after reading x (B, T): by the RNN alone from its initial memory, or (seed_with_encoder, the
     reference protocol) by the teacher encoding the last Tc tokens."""
     if seed_with_encoder:
-        Tc = teacher.cfg.context_len
-        past = x[:, -Tc:]
-        n = torch.full((x.size(0),), past.size(1), device=sys_['device'])
-        return teacher.encode(torch.nn.functional.pad(past, (Tc - past.size(1), 0)), n)
+        return teacher.encode_past(x, x.size(1) - 1)
     m = rnn.initial_memory(x.size(0))
     return rnn.run(m, x)[:, -1] if x.size(1) else m  # the RNN reads the prompt on its own
 
@@ -123,7 +121,10 @@ def draw_images(rows, shape, path):
 
 
 if pixels:
-    data = load_data(meta['dataset'], sys_, prepare=False)
+    try:
+        data = load_data(meta['dataset'], sys_, prepare=False)
+    except ValueError as e:
+        configurator.fail(str(e))
     shape = tuple(data.meta.get('image_shape', (28, 28)))
     n_pix, half = math.prod(shape), shape[0] // 2 * math.prod(shape[1:])  # the top half: whole rows
     n_val = len(data.val) // n_pix

@@ -25,13 +25,14 @@ import torch.nn.functional as F
 
 import configurator
 from common import (Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads, compile_enabled,
-                    data_meta, device_name, eval_rnn_bits, eval_sequences, load_data, lr_at, make_optimizer,
-                    micro_steps, peak_flops, rates, raw_module, resume_from, save_checkpoint, set_lr, setup_system,
-                    step_generator, time_is_up, wrap_model)
+                    device_name, lr_at, make_optimizer, micro_steps, peak_flops, rates, raw_module, resume_from,
+                    save_checkpoint, set_lr, setup_system, time_is_up, wrap_model)
+from data import data_meta, eval_sequences, load_data, step_generator
+from metrics import format_rnn_report, rnn_report
 from model import BACKBONES, RNN, RNNConfig, transformer_flops
 
 # -----------------------------------------------------------------------------
-# defaults: the RNN of the paper's reference LM run (smt-method.md); config/shakespeare_bptt.py is CPU-sized
+# defaults: the RNN of the paper's reference LM run (docs/method.md); config/shakespeare_bptt.py is CPU-sized
 out_dir = 'out-bptt'
 init_from = 'scratch'  # 'scratch' or 'resume' (from out_dir/ckpt.pt)
 eval_interval = 2000
@@ -82,7 +83,12 @@ if block_size < 1 or n_mem < 1:
 sys_ = setup_system(device, dtype, seed)
 master, dev, ctx = sys_['master'], sys_['device'], sys_['ctx']
 plan = batch_plan(gradient_accumulation_steps, batch_size, sys_['rank'], sys_['world_size'])
-data = load_data(dataset, sys_)
+try:
+    data = load_data(dataset, sys_)
+    # evaluation data: the same validation sequences as train_smt.py (same seed, count and length give the same tokens)
+    val_x, val_y = eval_sequences(data, eval_seqs, eval_seq_len)
+except ValueError as e:
+    configurator.fail(str(e))
 vocab_size = data.vocab_size
 # the readout runs on the K memory tokens alone; max_pos matches train_smt.py's rule only where it must (K tokens)
 rnn_cfg = RNNConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=n_head, backbone=backbone,
@@ -138,8 +144,7 @@ if compile_enabled(compile, sys_['device_type']):
 train_step = wrap_model(objective, False, sys_)
 
 # -----------------------------------------------------------------------------
-# evaluation: the same validation sequences as train_smt.py (same seed, count and length give the same tokens)
-val_x, val_y = eval_sequences(data, eval_seqs, eval_seq_len)
+# evaluation: the RNN alone on the validation sequences (metrics.rnn_report, as in train_smt.py)
 unigram_bits, bigram_bits = data.baselines(val_x, val_y)
 
 
@@ -147,9 +152,9 @@ unigram_bits, bigram_bits = data.baselines(val_x, val_y)
 def evaluate():
     """The RNN's own teacher-forced CE on the validation sequences, from its initial memory."""
     rnn.eval()
-    bits = eval_rnn_bits(rnn, val_x, val_y, sys_, ctx, batch_size)
+    val = rnn_report(rnn, val_x, val_y, sys_, ctx, batch_size)
     rnn.train()
-    return dict(rnn_bits=bits)
+    return val
 
 
 def checkpoint(val):
@@ -181,8 +186,7 @@ while True:
     if (iter_num % eval_interval == 0 and iter_num > start_iter) or iter_num == max_iters or out_of_time or eval_only:
         val = evaluate()
         if master:
-            print(f"eval {iter_num}: rnn {val['rnn_bits']:.4f} bits/token (alone, from its initial memory) | "
-                  f"unigram {unigram_bits:.3f} bigram {bigram_bits:.3f}")
+            print(f"eval {iter_num}: {format_rnn_report(val)} | unigram {unigram_bits:.3f} bigram {bigram_bits:.3f}")
             logger.log({f'val/{k}': v for k, v in val.items()}, step=iter_num)
             if not eval_only:
                 checkpoint(val)

@@ -11,7 +11,7 @@
 #                    label-equality tests (CPU tensors), on this machine
 #   train.txt        100 compiled bf16 iterations of train_smt.py at the reference sizes, causal encoder with 64
 #                    labels per window, on a random-token dataset written here (nothing to download or install)
-#   bench_T*.txt     bench.py at the reference sizes (smt-method.md section 3), one file per length; 256 and 1024
+#   bench_T*.txt     bench.py at the reference sizes (docs/method.md), one file per length; 256 and 1024
 #                    compiled, 4096 eager (compiling three 4096-long graphs would not fit the budget)
 #   summary.txt      all tables together (also printed at the end)
 set -u
@@ -58,9 +58,9 @@ step train 90 python train_smt.py config/lm.py --dataset="$DATA" --out_dir="${TM
 step bptt_gru 60 python train_bptt.py --dataset="$DATA" --out_dir="${TMPDIR:-/tmp}/smt_gpu_check_bptt" --backbone=gru \
     --batch_size=64 --max_iters=60 --eval_interval=60 --log_interval=20 --eval_seqs=8 --eval_seq_len=256 \
     --compile=True --dtype=bfloat16
-step dmt 60 python train_smt.py --init_from="${TMPDIR:-/tmp}/smt_gpu_check_out/ckpt.pt" \
-    --out_dir="${TMPDIR:-/tmp}/smt_gpu_check_dmt" --max_iters=0 --dmt_iters=20 --dmt_batch_size=32 \
-    --eval_interval=20 --log_interval=5 --eval_windows=64 --eval_seqs=8 --eval_seq_len=512 --dtype=bfloat16
+step dmt 60 python train_dmt.py --init_from="${TMPDIR:-/tmp}/smt_gpu_check_out/ckpt.pt" \
+    --out_dir="${TMPDIR:-/tmp}/smt_gpu_check_dmt" --max_iters=20 --batch_size=32 --rollout_len=256 --label_every=16 \
+    --learning_rate=3e-5 --eval_interval=20 --log_interval=5 --eval_seqs=8 --eval_seq_len=512 --dtype=bfloat16
 
 # 4. bench.py at the reference sizes
 step bench_T256 60 python bench.py --sizes=reference --lengths=256 --warmup=2 --iters=3 --compile=True

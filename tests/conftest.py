@@ -1,3 +1,4 @@
+import ast
 import os
 import pickle
 import re
@@ -73,3 +74,37 @@ def tiny_models(vocab_size=16, backbone='transformer', context_len=8, future_len
     tc = TeacherConfig(vocab_size=vocab_size, n_mem=3, d_model=16, n_head=2, backbone=backbone, n_enc_layer=1,
                        n_dec_layer=1, context_len=context_len, future_len=future_len, max_pos=64)
     return Teacher(tc), RNN(rc)
+
+
+def causal_models(**kw):
+    teacher, rnn = tiny_models(**kw)
+    teacher.cfg.encoder_type = 'causal'
+    return teacher, rnn
+
+
+def per_window(teacher, ctx, start, p, pad=0):
+    """The memory of ctx[start..p] from the per-window definition (Teacher.encode_raw), with `pad` extra padding
+    tokens on the left, which shifts every RoPE position: only relative positions may matter."""
+    window = torch.nn.functional.pad(ctx[:, :p + 1], (pad, 0), value=5)
+    return teacher.encode_raw(window, torch.clamp(p + 1 - start, min=0))
+
+
+def user_error(args):
+    """Run a script that must fail with a one-line 'error: ...' and no traceback; return that line."""
+    p = run(args, check=False)
+    assert p.returncode != 0
+    assert 'Traceback' not in p.stderr, p.stderr
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    assert lines and lines[-1].startswith('error: '), p.stderr
+    return lines[-1]
+
+
+def script_class(script, name):
+    """A class defined in a script (train_dmt.py's DMTObjective), without running the script: the scripts are flat
+    nanoGPT files that train when imported. The class body sees torch, nn and F, as in the scripts."""
+    with open(os.path.join(ROOT, script)) as f:
+        tree = ast.parse(f.read())
+    node = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
+    scope = {'torch': torch, 'nn': torch.nn, 'F': torch.nn.functional}
+    exec(compile(ast.Module(body=[node], type_ignores=[]), script, 'exec'), scope)
+    return scope[name]

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from common import batch_plan, lr_at, ngram_baselines
+from common import batch_plan, lr_at
+from data.stream import ngram_baselines
 
 
 @pytest.mark.parametrize('accum, batch, world', [(4, 8, 2), (1, 8, 2), (3, 4, 4), (2, 6, 1)])

@@ -4,9 +4,8 @@ the per-window ones under CUDA's attention kernels."""
 import pytest
 import torch
 
-from conftest import tiny_models
+from conftest import per_window, tiny_models
 from encoder import SMTObjective, uniformity_indices
-from test_labels import per_window
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
 CASES = [('reference', 1), ('causal', 1), ('causal', 8)]

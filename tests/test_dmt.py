@@ -1,12 +1,23 @@
-"""DMT: the RNN learns on its own states, one step per label; the teacher never moves; runs resume exactly."""
+"""train_dmt.py: the RNN learns on its own states, one step per label; the teacher never moves; runs resume
+exactly."""
+import json
 
+import pytest
 import torch
 
-from conftest import TINY, run, tiny_models, train_losses
-from encoder import DMTObjective
+from conftest import TINY, run, script_class, tiny_models, train_losses, user_error
 
-DMT = ['--dmt_rollout_len=24', '--dmt_label_every=4', '--dmt_batch_size=8', '--eval_seq_len=48',
-       '--drift_steps=1,8,24,32']
+DMTObjective = script_class('train_dmt.py', 'DMTObjective')
+# train_dmt.py on the tiny SMT checkpoints below: the architecture comes from the checkpoint
+DMT = ['--rollout_len=24', '--label_every=4', '--batch_size=8', '--eval_seq_len=48', '--eval_seqs=4',
+       '--drift_steps=1,8,24,32', '--log_interval=1', '--device=cpu']
+
+
+def smt_then_dmt(tiny_data, out, smt_iters, dmt_args):
+    """The recipe on the tiny data: SMT into out/smt, then DMT from its checkpoint into out/dmt."""
+    run(['train_smt.py', f'--dataset={tiny_data}', f'--out_dir={out / "smt"}', f'--max_iters={smt_iters}',
+         '--eval_interval=1000'] + TINY + ['--eval_seq_len=48', '--drift_steps=1,8,24,32'])
+    return run(['train_dmt.py', f'--init_from={out / "smt" / "ckpt.pt"}', f'--out_dir={out / "dmt"}'] + DMT + dmt_args)
 
 
 def rollout_inputs(rnn, B=4, Td=12, k=4):
@@ -49,11 +60,10 @@ def test_readout_ce_does_not_reach_the_updater():
 
 
 def test_dmt_freezes_the_teacher_and_reduces_drift(tiny_data, tmp_path):
-    run(['train_smt.py', f'--dataset={tiny_data}', f'--out_dir={tmp_path}', '--max_iters=60', '--eval_interval=100',
-         '--dmt_iters=40', '--dmt_learning_rate=3e-3'] + TINY + DMT)
-    smt = torch.load(tmp_path / 'ckpt_smt.pt', weights_only=True)
-    dmt = torch.load(tmp_path / 'ckpt.pt', weights_only=True)
-    assert smt['phase'] == 'smt' and dmt['phase'] == 'dmt' and dmt['iter_num'] == 100
+    smt_then_dmt(tiny_data, tmp_path, 60, ['--max_iters=40', '--eval_interval=100', '--learning_rate=3e-3'])
+    smt = torch.load(tmp_path / 'smt' / 'ckpt.pt', weights_only=True)
+    dmt = torch.load(tmp_path / 'dmt' / 'ckpt.pt', weights_only=True)
+    assert smt['trainer'] == 'smt' and dmt['trainer'] == 'dmt' and dmt['iter_num'] == 40 and dmt['smt_iter_num'] == 60
     for k, v in smt['teacher'].items():
         assert torch.equal(v, dmt['teacher'][k]), k  # bitwise: DMT never touches the teacher
     assert any(not torch.equal(v, dmt['rnn'][k]) for k, v in smt['rnn'].items())  # but trains the RNN
@@ -63,38 +73,48 @@ def test_dmt_freezes_the_teacher_and_reduces_drift(tiny_data, tmp_path):
 
 
 def test_dmt_resumes_exactly(tiny_data, tmp_path):
-    common = [f'--dataset={tiny_data}', '--max_iters=3', '--eval_interval=2', '--dmt_lr_decay=constant',
-              '--lr_decay=constant'] + TINY + DMT
-    full = run(['train_smt.py', f'--out_dir={tmp_path / "full"}', '--dmt_iters=4'] + common)
-    run(['train_smt.py', f'--out_dir={tmp_path / "cut"}', '--dmt_iters=1'] + common)
-    resumed = run(['train_smt.py', f'--out_dir={tmp_path / "cut"}', '--dmt_iters=4', '--init_from=resume'] + common)
+    full = smt_then_dmt(tiny_data, tmp_path, 3, ['--max_iters=4', '--eval_interval=2', '--lr_decay=constant'])
+    common = [f'--out_dir={tmp_path / "cut"}', '--eval_interval=2', '--lr_decay=constant'] + DMT
+    run(['train_dmt.py', f'--init_from={tmp_path / "smt" / "ckpt.pt"}', '--max_iters=1'] + common)
+    resumed = run(['train_dmt.py', '--init_from=resume', '--max_iters=4'] + common)
     a, b = train_losses(full.stdout), train_losses(resumed.stdout)
-    assert sorted(b) == [5, 6, 7] and all(a[i] == b[i] for i in b), (a, b)
-    ck_a = torch.load(tmp_path / 'full' / 'ckpt.pt', weights_only=True)
+    assert sorted(b) == [2, 3, 4] and all(a[i] == b[i] for i in b), (a, b)
+    ck_a = torch.load(tmp_path / 'dmt' / 'ckpt.pt', weights_only=True)
     ck_b = torch.load(tmp_path / 'cut' / 'ckpt.pt', weights_only=True)
     for k in ck_a['rnn']:
         assert torch.equal(ck_a['rnn'][k], ck_b['rnn'][k]), k
 
 
-def test_sample_from_a_dmt_checkpoint_never_reads_the_encoder(tiny_data, tmp_path):
-    run(['train_smt.py', f'--dataset={tiny_data}', f'--out_dir={tmp_path}', '--max_iters=4', '--eval_interval=100',
-         '--dmt_iters=2'] + TINY + DMT)
+@pytest.fixture(scope='module')
+def dmt_run(tiny_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp('dmt')
+    smt_then_dmt(tiny_data, out, 4, ['--max_iters=2', '--eval_interval=100'])
+    return out
+
+
+def test_sample_from_a_dmt_checkpoint_never_reads_the_encoder(dmt_run, tmp_path):
     args = ['sample.py', '--num_samples=2', '--max_new_tokens=30']
-    with_teacher = run(args + [f'--ckpt={tmp_path / "ckpt.pt"}']).stdout
-    ck = torch.load(tmp_path / 'ckpt.pt', weights_only=True)
+    with_teacher = run(args + [f'--ckpt={dmt_run / "dmt" / "ckpt.pt"}']).stdout
+    ck = torch.load(dmt_run / 'dmt' / 'ckpt.pt', weights_only=True)
     del ck['teacher'], ck['teacher_args'], ck['optimizer']  # an RNN-only file: no encoder to read
     torch.save(ck, tmp_path / 'rnn_only.pt')
     assert run(args + [f'--ckpt={tmp_path / "rnn_only.pt"}']).stdout == with_teacher
 
 
-def test_eval_compares_smt_and_dmt_on_the_same_tokens(tiny_data, tmp_path):
-    run(['train_smt.py', f'--dataset={tiny_data}', f'--out_dir={tmp_path}', '--max_iters=4', '--eval_interval=100',
-         '--dmt_iters=2'] + TINY + DMT)
-    both = f"--ckpt={tmp_path / 'ckpt_smt.pt'},{tmp_path / 'ckpt.pt'}"
+def test_eval_compares_smt_and_dmt_on_the_same_tokens(dmt_run, tmp_path):
+    both = f"--ckpt={dmt_run / 'smt' / 'ckpt.pt'},{dmt_run / 'dmt' / 'ckpt.pt'}"
     p = run(['eval.py', both, '--n_seqs=4', '--L=40', '--drift_steps=1,8,24', f'--json={tmp_path / "e.json"}'])
     assert '| checkpoint | trainer |' in p.stdout and 'from encoder' in p.stdout
-    import json
     smt, dmt = json.loads((tmp_path / 'e.json').read_text())
     assert (smt['trainer'], dmt['trainer']) == ('smt', 'dmt') and smt['L'] == dmt['L'] == 40
     assert list(smt['drift']['from_initial']) == ['1', '8', '24'] and list(smt['drift']['from_encoder']) == ['1', '8', '24']
     assert smt['baselines'] == dmt['baselines']  # the same tokens
+
+
+def test_dmt_mistakes_give_one_line_errors(dmt_run, tmp_path):
+    base = ['train_dmt.py', f'--init_from={dmt_run / "smt" / "ckpt.pt"}', f'--out_dir={tmp_path}'] + DMT
+    assert "label_every must be in [1, rollout_len=24]" in user_error(base + ['--label_every=25'])
+    assert "start must be" in user_error(base + ['--start=middle'])
+    assert "no checkpoint" in user_error(base + ['--init_from=resume'])
+    assert "no checkpoint" in user_error(base + [f'--init_from={tmp_path / "nope.pt"}'])
+    assert "train_smt.py" in user_error(['train_dmt.py', '--init_from=resume', f'--out_dir={dmt_run / "smt"}'] + DMT)

@@ -4,21 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import tiny_models
+from conftest import causal_models, per_window, tiny_models
 from encoder import SMTObjective, label_valid, uniformity_indices, uniformity_loss
-
-
-def causal_models(**kw):
-    teacher, rnn = tiny_models(**kw)
-    teacher.cfg.encoder_type = 'causal'
-    return teacher, rnn
-
-
-def per_window(teacher, ctx, start, p, pad=0):
-    """The memory of ctx[start..p] from the per-window definition (Teacher.encode_raw), with `pad` extra padding
-    tokens on the left, which shifts every RoPE position: only relative positions may matter."""
-    window = F.pad(ctx[:, :p + 1], (pad, 0), value=5)
-    return teacher.encode_raw(window, torch.clamp(p + 1 - start, min=0))
 
 
 @pytest.mark.parametrize('n_labels, T', [(1, 9), (4, 9), (9, 9), (11, 20)])  # T=20: 3 label groups per chunk

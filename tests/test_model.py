@@ -49,16 +49,6 @@ def test_decoder_is_causal_and_readout_is_its_first_slot():
     assert rnn.logits(m[None].expand(5, -1, -1, -1)).shape == (5, 2, 16)
 
 
-def test_run_equals_repeated_step():
-    _, rnn = tiny_models()
-    xs = torch.randint(0, 16, (2, 7))
-    m = rnn.initial_memory(2)
-    ms = rnn.run(m, xs)
-    for t in range(7):
-        m = rnn.step(m, xs[:, t])
-        torch.testing.assert_close(ms[:, t], m)
-
-
 def test_uniformity_loss_prefers_spread_memories():
     collapsed = torch.ones(8, 4, 16)
     spread = F.normalize(torch.randn(8, 4, 16), dim=-1)

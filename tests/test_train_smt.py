@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from conftest import TINY, run, train_losses
+from conftest import TINY, run, train_losses, user_error
 
 
 def test_loss_falls_and_checkpoint_is_plain_data(tiny_data, tmp_path):
@@ -66,15 +66,6 @@ def test_two_processes_equal_one(tiny_data, tmp_path):
     for part in ('rnn', 'teacher'):
         for k in a[part]:
             torch.testing.assert_close(a[part][k], b[part][k], atol=1e-5, rtol=1e-4, msg=k)
-
-
-def user_error(args):
-    p = run(args, check=False)
-    assert p.returncode != 0
-    assert 'Traceback' not in p.stderr, p.stderr
-    lines = [l for l in p.stderr.splitlines() if l.strip()]
-    assert lines and lines[-1].startswith('error: '), p.stderr
-    return lines[-1]
 
 
 def test_user_mistakes_give_one_line_errors(tiny_data, tiny_ckpt, tmp_path):

@@ -1,0 +1,257 @@
+"""
+DAgger Memory Training (docs/method.md, DMT): fine-tune an SMT-trained RNN alone, on its own states.
+
+After SMT the RNN is accurate one step ahead from the teacher's memories, but running alone it reads its own
+states, which drift away from the teacher's. DMT rolls the RNN out for Td steps over real text from a start memory
+(the teacher's memory of the first Tc tokens, or the RNN's own initial memory), and regresses every k-th state onto
+the teacher's memory of the same past; the readout learns the next token from the states it really sees:
+
+    L = w_mse * MSE(m^_t, E(past up to x_t))  (every k-th step)  +  w_ce * CE(readout(sg(m^_t)), y_t)    (10 / 1)
+
+With bptt=False the incoming state is detached at every step, so each label trains one transition from the RNN's
+own state: (m^_t, x_{t+1}) -> m_{t+1}. The teacher is frozen: no gradient, no optimizer state, outside DDP. It only
+labels. The RNN's initial memory stays the teacher's memory of the empty past, which is exactly its own label.
+
+    python train_smt.py && python train_dmt.py        # the default recipe: SMT, then DMT (config/shakespeare_dmt.py)
+    python train_dmt.py --init_from=out-fashion/ckpt.pt --out_dir=out-fashion-dmt --eval_seq_len=784
+    torchrun --standalone --nproc_per_node=8 train_dmt.py --init_from=out-lm/ckpt.pt
+"""
+import os
+import sys
+from dataclasses import asdict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import configurator
+from common import (Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads, device_name,
+                    load_checkpoint, lr_at, make_optimizer, micro_steps, peak_flops, rates, raw_module, resume_from,
+                    save_checkpoint, set_lr, setup_system, time_is_up, wrap_model)
+from data import data_meta, eval_sequences, load_data, step_generator
+from encoder import Teacher, TeacherConfig
+from metrics import format_drift, format_rnn_report, rnn_report
+from model import RNN, RNNConfig, transformer_flops
+
+# -----------------------------------------------------------------------------
+# defaults: DMT on the paper's reference LM run (train_smt.py's defaults); config/shakespeare_dmt.py is CPU-sized
+init_from = 'out-smt/ckpt.pt'  # the SMT checkpoint to start from, or 'resume' (this run's out_dir/ckpt.pt)
+out_dir = 'out-dmt'
+eval_interval = 200
+log_interval = 10
+eval_only = False
+wandb_log = False
+wandb_project = 'smt'
+wandb_run_name = 'dmt'
+# data: the checkpoint's own dataset; the model's architecture always comes from the checkpoint
+dataset = ''
+batch_size = 32  # rollouts per micro-step per process
+gradient_accumulation_steps = 1  # global: divided among DDP processes, so the global batch does not depend on N
+rollout_len = 256  # Td: steps the RNN runs on its own state
+label_every = 16  # k: a teacher label every k steps
+start = 'both'  # rollouts start from 'encoder' (the teacher's memory of Tc tokens), 'initial' (the RNN's own), 'both'
+bptt = False  # backpropagate through the rollout instead of detaching the state at every step
+# DMT objective
+w_mse = 10.0
+w_ce = 1.0
+# optimizer
+learning_rate = 3e-5
+max_iters = 2000
+max_time = 0.0  # seconds of training (evals excluded) after which the run evaluates, saves and stops; 0: no limit
+weight_decay = 0.01
+beta1 = 0.9
+beta2 = 0.95
+grad_clip = 1.0  # 0 disables
+warmup_frac = 0.01
+lr_decay = 'cosine'  # after warmup: 'cosine' to min_lr, or 'constant'
+min_lr = 0.0
+# evaluation: the RNN alone on fixed sequences (the same tokens as train_smt.py's with the same settings)
+eval_seqs = 32
+eval_seq_len = 1024
+drift_steps = '1,4,16,64,256'  # rollout steps at which eval reports the drift MSE(m^_t, m_t)
+# system
+device = 'auto'
+dtype = 'auto'  # bfloat16 autocast on CUDA, float32 on CPU
+seed = 1337
+config = configurator.load(globals(), sys.argv[1:], default_config='config/shakespeare_dmt.py')
+# -----------------------------------------------------------------------------
+
+if start not in ('encoder', 'initial', 'both'):
+    configurator.fail(f"start must be 'encoder', 'initial' or 'both', got {start!r}")
+if not 1 <= label_every <= rollout_len:
+    configurator.fail(f"label_every must be in [1, rollout_len={rollout_len}], got {label_every}")
+
+# the models (and their shapes) come from a checkpoint: the SMT run's, or this run's own when resuming
+if init_from == 'resume':
+    ckpt = resume_from(out_dir, {})
+    if ckpt.get('trainer') != 'dmt':
+        configurator.fail(f"{out_dir}/ckpt.pt was made by train_{ckpt.get('trainer')}.py; resume it with that trainer")
+else:
+    ckpt = load_checkpoint(init_from, need=('rnn', 'rnn_args', 'teacher', 'teacher_args', 'config', 'iter_num'))
+    print(f"starting from {init_from} (SMT iteration {ckpt['iter_num']})")
+dataset = config['dataset'] = dataset or ckpt['config']['dataset']
+
+sys_ = setup_system(device, dtype, seed)
+master, dev, ctx = sys_['master'], sys_['device'], sys_['ctx']
+plan = batch_plan(gradient_accumulation_steps, batch_size, sys_['rank'], sys_['world_size'])
+try:
+    data = load_data(dataset, sys_)
+    val_x, val_y = eval_sequences(data, eval_seqs, eval_seq_len)
+except ValueError as e:
+    configurator.fail(str(e))
+if data.meta.get('episodic'):
+    configurator.fail(f"DMT rolls out over stream windows of Tc + Td tokens; episodic datasets ({dataset}) are not "
+                      f"supported yet")
+teacher, rnn = Teacher(TeacherConfig(**ckpt['teacher_args'])), RNN(RNNConfig(**ckpt['rnn_args']))
+if rnn.cfg.vocab_size != data.vocab_size:
+    configurator.fail(f"the checkpoint has a vocabulary of {rnn.cfg.vocab_size}, dataset '{dataset}' {data.vocab_size}")
+teacher.load_state_dict(ckpt['teacher'])
+rnn.load_state_dict(ckpt['rnn'])
+teacher.to(dev)
+rnn.to(dev)
+Tc, K, d = teacher.cfg.context_len, teacher.cfg.n_mem, teacher.cfg.d_model
+iter_num = ckpt['iter_num'] if init_from == 'resume' else 0
+smt_iter_num = ckpt.get('smt_iter_num', ckpt['iter_num'])  # how long the RNN was trained by SMT
+
+
+class DMTObjective(nn.Module):
+    """The DMT loss over a batch of rollouts. Holds only the RNN: the teacher's labels are computed outside, without
+    gradient, so the teacher stays out of the DDP wrapper."""
+
+    def __init__(self, rnn, w_mse=10.0, w_ce=1.0, bptt=False):
+        super().__init__()
+        self.rnn, self.w_mse, self.w_ce, self.bptt = rnn, w_mse, w_ce, bptt
+
+    def forward(self, m_start, x, y, label_steps, labels):
+        """m_start (B, K, d): the memory before x[:, 0]; x, y (B, Td): rollout inputs and next-token targets;
+        label_steps (J,): indices into the rollout; labels (B, J, K, d): the teacher's memories there.
+        Returns the weighted loss and its terms (mse, ce), detached, for logging."""
+        ms = self.rnn.run(m_start, x, detach=not self.bptt)  # (B, Td, K, d): the state after each input
+        l_mse = F.mse_loss(ms[:, label_steps].float(), labels.float())
+        logits = self.rnn.logits(ms.detach())  # the readout trains on the states, not through them
+        l_ce = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-1)
+        return self.w_mse * l_mse + self.w_ce * l_ce, torch.stack([l_mse, l_ce]).detach()
+
+
+def get_batch(iter_num, index, rows):
+    """Rows `rows` of micro-batch `index`: sequences of Tc + Td tokens, each rolled out from the teacher's memory of
+    its first Tc tokens or from the RNN's initial memory (then the past starts empty at the sequence's first token)."""
+    g = step_generator(seed, iter_num, index)
+    x, y = data.sequences('train', batch_size, Tc + rollout_len, g)
+    row = torch.arange(batch_size)
+    from_encoder = {'encoder': row >= 0, 'initial': row < 0, 'both': row % 2 == 0}[start]
+    return [v[rows].to(dev, non_blocking=True) for v in (x, y, from_encoder)]
+
+
+@torch.no_grad()
+def rollout_targets(x, y, from_encoder):
+    """The rollout's start memory, inputs and targets, and the teacher's labels every k steps, for each row.
+    Encoder rows start from E(x[:Tc]) and roll over x[Tc:]; initial rows start from the RNN's initial memory and
+    roll over x[:Td]. The label after rollout step j is the teacher's memory of the past up to that input."""
+    B = x.size(0)
+    first = torch.where(from_encoder, Tc, 0)  # index of the first input the RNN reads
+    pos = first[:, None] + torch.arange(rollout_len, device=dev)  # (B, Td): the present after each step
+    m_start = torch.where(from_encoder[:, None, None], teacher.encode_past(x, Tc - 1), rnn.initial_memory(B))
+    label_steps = torch.arange(label_every - 1, rollout_len, label_every, device=dev)  # (J,)
+    labels = teacher.encode_past(x, pos[:, label_steps])  # (B, J, K, d)
+    return m_start, x.gather(1, pos), y.gather(1, pos), label_steps, labels
+
+
+# -----------------------------------------------------------------------------
+# optimizer: the RNN's embedding, updater and readout; the teacher and the initial memory are frozen
+teacher.requires_grad_(False)
+rnn.m0.requires_grad_(False)
+optimizer = make_optimizer(rnn.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
+if init_from == 'resume':
+    optimizer.load_state_dict(ckpt['optimizer'])
+ckpt = None  # free the memory
+# the rollout is a Python loop over Td steps (or a cuDNN call): compiling it would unroll it, so DMT runs eagerly
+train_step = wrap_model(DMTObjective(rnn, w_mse, w_ce, bptt), False, sys_)
+
+# -----------------------------------------------------------------------------
+# evaluation: the RNN alone from both starts, and its drift from the teacher's memories
+unigram_bits, bigram_bits = data.baselines(val_x, val_y)
+DRIFT_STEPS = [int(s) for s in drift_steps.split(',')]
+
+
+@torch.no_grad()
+def evaluate():
+    rnn.eval()
+    val = rnn_report(rnn, val_x, val_y, sys_, ctx, batch_size, teacher, DRIFT_STEPS)
+    rnn.train()
+    return val
+
+
+def checkpoint(val):
+    save_checkpoint(os.path.join(out_dir, 'ckpt.pt'), {
+        'trainer': 'dmt', 'iter_num': iter_num, 'smt_iter_num': smt_iter_num, 'config': config, 'val': val,
+        'meta': data_meta(dataset, data), 'rnn_args': asdict(rnn.cfg), 'rnn': raw_module(rnn).state_dict(),
+        'teacher_args': asdict(teacher.cfg), 'teacher': teacher.state_dict(), 'optimizer': optimizer.state_dict()})
+
+
+# -----------------------------------------------------------------------------
+# training loop
+if master:
+    print(f"DMT on {dataset} ({data.describe()}) | {device_name(dev)} x {sys_['world_size']} | RNN "
+          f"{rnn.num_params() / 1e6:.2f}M params ({rnn.cfg.backbone}, memory {K}x{d}), after {smt_iter_num} SMT steps "
+          f"| global batch {batch_size * gradient_accumulation_steps} rollouts of Td={rollout_len} from the {start} "
+          f"start(s), a label every {label_every} steps, "
+          f"{'BPTT through' if bptt else 'detached state at every step of'} the rollout")
+    print(f"baselines on the validation sequences: unigram {unigram_bits:.3f}, bigram {bigram_bits:.3f} bits/token")
+    os.makedirs(out_dir, exist_ok=True)
+logger = Logger(wandb_log, wandb_project, wandb_run_name, config, master)
+rows_per_iter = batch_size * gradient_accumulation_steps
+n_labels = len(range(label_every - 1, rollout_len, label_every))
+# training FLOPs of one step, per row: Td RNN steps and readouts, and the teacher's label passes (forward only: a third)
+flops_per_iter = rows_per_iter * (
+    rollout_len * (rnn.step_flops() + transformer_flops(rnn.cfg.n_dec_layer, d, K))
+    + (n_labels + 1) * transformer_flops(teacher.cfg.n_enc_layer, d, Tc + K) / 3)
+peak = peak_flops(dev)
+start_iter = iter_num
+clock = Throughput()
+while True:
+    out_of_time = time_is_up(max_time, clock, sys_)
+    milestone = iter_num % eval_interval == 0 or iter_num == max_iters or out_of_time
+    starting_point = iter_num == start_iter and init_from != 'resume'  # record where we began: the SMT result
+    if (milestone and iter_num > start_iter) or starting_point or eval_only:
+        val = evaluate()
+        if master:
+            print(f"eval {iter_num} (dmt): {format_rnn_report(val)} | unigram {unigram_bits:.3f} bigram "
+                  f"{bigram_bits:.3f}\n  {format_drift(val)}")
+            logger.log({f'val/{k}': v for k, v in val.items()}, step=iter_num)
+            if not eval_only:
+                checkpoint(val)
+        clock.restart()  # evaluation time counts neither in the throughput nor in max_time
+    if iter_num >= max_iters or out_of_time or eval_only:
+        break
+    lr = lr_at(iter_num, max_iters, learning_rate, warmup_frac, lr_decay, min_lr)
+    set_lr(optimizer, lr)
+
+    # one optimisation step over the global batch; this process takes its share of the micro-batches
+    terms = torch.zeros(2, device=dev)
+    for index, rows in micro_steps(train_step, plan, sys_):
+        with ctx:
+            inputs = rollout_targets(*get_batch(iter_num, index, rows))  # teacher labels, no gradient
+            loss, t = train_step(*inputs)
+        (loss / len(plan)).backward()
+        terms += t / len(plan)
+    grad_norm = clip_grads([p for p in rnn.parameters() if p.requires_grad], grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    iter_num += 1
+
+    dt = clock.tick(iter_num, start_iter)
+    if iter_num % log_interval == 0:
+        mse, ce = all_reduce_sum(terms, sys_).div(sys_['world_size']).tolist()  # every rank takes part
+        if master:
+            loss_val = w_mse * mse + w_ce * ce
+            trans_s, mfu = rates(dt, rows_per_iter * rollout_len, flops_per_iter, peak)  # a token is a transition
+            print(f"iter {iter_num}: loss {loss_val:.4f} (dmt: mse {mse:.5f} ce {ce:.4f}) | {trans_s:,.0f} tok/s "
+                  f"{trans_s:,.0f} trans/s | mfu {mfu} | lr {lr:.2e} | {dt * 1000:.0f} ms | "
+                  f"eta {clock.eta(iter_num, max_iters, max_time)}")
+            logger.log({'train/loss': loss_val, 'train/dmt_mse': mse, 'train/dmt_ce': ce, 'lr': lr,
+                        'tokens_per_s': trans_s, 'transitions_per_s': trans_s, 'grad_norm/rnn': grad_norm.item()},
+                       step=iter_num)
+
+logger.finish()
+cleanup_system(sys_)
