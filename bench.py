@@ -8,7 +8,7 @@ sequence tokens), transitions/s (labelled transitions for SMT, RNN steps for BPT
 and to (c). Data are random tokens with a full past; the numbers are throughput only, not learning.
 
     python bench.py                                          # small sizes, CPU or GPU
-    python bench.py --sizes=reference                        # smt-method.md section 3 sizes (a GPU: compile, bf16)
+    python bench.py --sizes=reference                        # docs/method.md sizes (a GPU: compile, bf16)
     python bench.py --lengths=1024 --backbone=transformer --iters=3
 
 (c) calls rnn.run, so a backbone's fast whole-sequence path (cuDNN, a parallel scan) is what gets timed.
@@ -27,7 +27,7 @@ from model import RNN, RNNConfig
 # -----------------------------------------------------------------------------
 backbone = 'transformer'
 lengths = '256,1024,4096'  # Tc for SMT, T for BPTT
-sizes = 'small'  # 'small' (the CPU config, config/shakespeare.py) or 'reference' (smt-method.md section 3)
+sizes = 'small'  # 'small' (the CPU config, config/shakespeare.py) or 'reference' (docs/method.md)
 modes = 'smt-ref,smt-many,bptt'
 labels_per_window = 0  # (b): L labels per window; 0: every timestep of the window (L = Tc)
 # batch per step: (a) min(ref_windows, ref_tokens // Tc) windows, (b) max(1, label_batch // L) windows,

@@ -1,4 +1,4 @@
-# A synthetic credit-assignment probe at CPU size (smt-method.md section 7): string copy at length 64.
+# A synthetic credit-assignment probe at CPU size (docs/method.md, section 7): string copy at length 64.
 # Other tasks and lengths: --dataset=synthetic:<task>:<L>, e.g. synthetic:retrieval:128. Keep context_len >= L:
 # the teacher must see the whole episode to label it (the run prints a note when it cannot).
 out_dir = 'out-probe'
