@@ -5,7 +5,8 @@ train_bptt.py), by eval.py and so by compare.py:
   rnn_nll          the RNN alone, teacher-forced from its initial memory (or from a given start memory)
   encoder_memories the reference protocol's seed: the teacher's memory of each sequence's first Tc tokens
   memory_drift     MSE(m^_t, m_t) between the RNN's own states after t steps and the teacher's memory of that past
-  teacher_nll      the teacher's next-token CE from the last Tc tokens of each position's past
+  teacher_nll      the teacher's next-token CE from the last Tc tokens of each position's past (eval.py)
+  teacher_window_bits  the same on the fixed SMT validation windows (the trainers)
   rnn_report       the trainers' report: all of the above for the RNN on fixed sequences, split over processes
 
 The memoryless baselines (unigram, bigram) depend on the dataset and are the dataset's own (data.baselines).
@@ -89,6 +90,25 @@ def teacher_nll(teacher, x, y, ctx, every=1, batch_size=256):
         out.append(F.cross_entropy(logits.float(), t_y[i:i + batch_size].to(device), ignore_index=-1,
                                    reduction='none').cpu())
     return torch.cat(out), t_y
+
+
+@torch.no_grad()
+def teacher_window_bits(teacher, windows, sys_, ctx, batch_size):
+    """The teacher's next-token CE in bits/token on fixed SMT windows (x, y, n_ctx) (data.smt_windows): the
+    decoder's first output from the memory of each window's past, the ceiling the RNN imitates. Each process takes
+    its share of the windows; the sums are all-reduced (every process must call this)."""
+    Tc, device = teacher.cfg.context_len, next(teacher.parameters()).device
+    sums = torch.zeros(2, dtype=torch.float64)  # CE x windows, windows
+    mine = list(range(sys_['rank'], windows[0].size(0), sys_['world_size']))
+    for i in range(0, len(mine), batch_size):
+        x, y, n_ctx = (v[mine[i:i + batch_size]].to(device) for v in windows)
+        with ctx:
+            logits = teacher.decode(teacher.encode(x[:, :Tc], n_ctx), x[:, :0])
+        ce = F.cross_entropy(logits[:, 0].float(), y[:, Tc - 1], ignore_index=-1)
+        sums[0] += ce.double().cpu() * x.size(0)
+        sums[1] += x.size(0)
+    s = all_reduce_sum(sums.to(sys_['device']), sys_).cpu().tolist()
+    return s[0] / s[1] * LOG2E
 
 
 def bits_and_accuracy(nll, hits, mask):

@@ -30,7 +30,7 @@ from common import (Logger, Throughput, all_reduce_sum, batch_plan, cleanup_syst
                     save_checkpoint, set_lr, setup_system, time_is_up, wrap_model)
 from data import data_meta, eval_sequences, load_data, step_generator
 from encoder import Teacher, TeacherConfig
-from metrics import format_drift, format_rnn_report, rnn_report
+from metrics import format_drift, format_rnn_report, rnn_report, teacher_window_bits
 from model import RNN, RNNConfig, transformer_flops
 
 # -----------------------------------------------------------------------------
@@ -66,8 +66,10 @@ warmup_frac = 0.01
 lr_decay = 'cosine'  # after warmup: 'cosine' to min_lr, or 'constant'
 min_lr = 0.0
 # evaluation: the RNN alone on fixed sequences (the same tokens as train_smt.py's with the same settings)
+eval_windows = 256  # the teacher's next-token CE on fixed windows (frozen here: the ceiling DMT's RNN aims at)
 eval_seqs = 32
 eval_seq_len = 1024
+eval_batch_size = 128  # windows or sequences per evaluation forward (train_smt.py's default batch_size)
 drift_steps = '1,4,16,64,256'  # rollout steps at which eval reports the drift MSE(m^_t, m_t)
 # system
 device = 'auto'
@@ -96,12 +98,14 @@ master, dev, ctx = sys_['master'], sys_['device'], sys_['ctx']
 plan = batch_plan(gradient_accumulation_steps, batch_size, sys_['rank'], sys_['world_size'])
 try:
     data = load_data(dataset, sys_)
+    if data.meta.get('episodic'):
+        raise ValueError(f"DMT rolls out over stream windows of Tc + Td tokens; episodic datasets ({dataset}) are "
+                         f"not supported yet")
+    val_windows = data.smt_windows('val', eval_windows, ckpt['teacher_args']['context_len'],
+                                   ckpt['teacher_args']['future_len'], 0.0, torch.Generator().manual_seed(seed + 1))
     val_x, val_y = eval_sequences(data, eval_seqs, eval_seq_len)
 except ValueError as e:
     configurator.fail(str(e))
-if data.meta.get('episodic'):
-    configurator.fail(f"DMT rolls out over stream windows of Tc + Td tokens; episodic datasets ({dataset}) are not "
-                      f"supported yet")
 teacher, rnn = Teacher(TeacherConfig(**ckpt['teacher_args'])), RNN(RNNConfig(**ckpt['rnn_args']))
 if rnn.cfg.vocab_size != data.vocab_size:
     configurator.fail(f"the checkpoint has a vocabulary of {rnn.cfg.vocab_size}, dataset '{dataset}' {data.vocab_size}")
@@ -177,7 +181,8 @@ DRIFT_STEPS = [int(s) for s in drift_steps.split(',')]
 @torch.no_grad()
 def evaluate():
     rnn.eval()
-    val = rnn_report(rnn, val_x, val_y, sys_, ctx, batch_size, teacher, DRIFT_STEPS)
+    val = dict(teacher_bits=teacher_window_bits(teacher, val_windows, sys_, ctx, eval_batch_size),
+               **rnn_report(rnn, val_x, val_y, sys_, ctx, eval_batch_size, teacher, DRIFT_STEPS))
     rnn.train()
     return val
 
@@ -216,8 +221,8 @@ while True:
     if (milestone and iter_num > start_iter) or starting_point or eval_only:
         val = evaluate()
         if master:
-            print(f"eval {iter_num} (dmt): {format_rnn_report(val)} | unigram {unigram_bits:.3f} bigram "
-                  f"{bigram_bits:.3f}\n  {format_drift(val)}")
+            print(f"eval {iter_num} (dmt): {format_rnn_report(val)} | teacher next-token {val['teacher_bits']:.4f} | "
+                  f"unigram {unigram_bits:.3f} bigram {bigram_bits:.3f}\n  {format_drift(val)}")
             logger.log({f'val/{k}': v for k, v in val.items()}, step=iter_num)
             if not eval_only:
                 checkpoint(val)

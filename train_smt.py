@@ -25,7 +25,6 @@ import sys
 from dataclasses import asdict
 
 import torch
-import torch.nn.functional as F
 
 import configurator
 from common import (Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads, compile_enabled,
@@ -34,7 +33,7 @@ from common import (Logger, Throughput, all_reduce_sum, batch_plan, cleanup_syst
 from data import data_meta, eval_sequences, load_data, step_generator
 from encoder import (ENCODER_TYPES, SMTObjective, Teacher, TeacherConfig, label_valid, smt_flops_per_window,
                      uniformity_indices)
-from metrics import LOG2E, format_drift, format_rnn_report, rnn_report
+from metrics import format_drift, format_rnn_report, rnn_report, teacher_window_bits
 from model import BACKBONES, RNN, RNNConfig
 
 # -----------------------------------------------------------------------------
@@ -195,26 +194,24 @@ DRIFT_STEPS = [int(s) for s in drift_steps.split(',')]
 
 @torch.no_grad()
 def evaluate():
-    """On the validation windows (full past): the SMT losses and the teacher's next-token CE, each process taking its
-    share and the sums all-reduced. On the validation sequences: metrics.rnn_report (the RNN from its initial memory
+    """On the validation windows (full past): the SMT losses, each process taking its share and the sums
+    all-reduced, and the teacher's next-token CE. On the validation sequences: metrics.rnn_report (the RNN from its initial memory
     and from the teacher's memory of the first Tc tokens, and the drift of both rollouts)."""
     smt.eval()
     sync_rnn()
-    sums = torch.zeros(5, dtype=torch.float64)  # dec, dyn, unif, teacher next-token CE (each x windows), windows
+    sums = torch.zeros(4, dtype=torch.float64)  # dec, dyn, unif (each x windows), windows
     mine = list(range(sys_['rank'], eval_windows, sys_['world_size']))
     for i in range(0, len(mine), batch_size):
         x, y, n_ctx = (v[mine[i:i + batch_size]].to(dev) for v in val_windows)
-        n = x.size(0)
         idx = uniformity_indices(n_ctx.cpu(), labels_per_window, n_mem, unif_tokens,
                                  torch.Generator().manual_seed(0)).to(dev)
         with ctx:
             _, terms = smt(x, y, n_ctx, idx)
-            logits = teacher.decode(teacher.encode(x[:, :context_len], n_ctx), x[:, :0])
-        ce0 = F.cross_entropy(logits[:, 0].float(), y[:, context_len - 1], ignore_index=-1)
-        sums[:4] += torch.cat([terms.double().cpu(), ce0.double().cpu()[None]]) * n
-        sums[4] += n
+        sums[:3] += terms.double().cpu() * x.size(0)
+        sums[3] += x.size(0)
     s = all_reduce_sum(sums.to(dev), sys_).cpu().tolist()
-    val = dict(dec=s[0] / s[4], dyn=s[1] / s[4], unif=s[2] / s[4], teacher_bits=s[3] / s[4] * LOG2E,
+    val = dict(dec=s[0] / s[3], dyn=s[1] / s[3], unif=s[2] / s[3],
+               teacher_bits=teacher_window_bits(teacher, val_windows, sys_, ctx, batch_size),
                **rnn_report(rnn, val_x, val_y, sys_, ctx, batch_size, teacher, DRIFT_STEPS))
     smt.train()
     return val
