@@ -125,8 +125,7 @@ for i, (value, backbone, method) in enumerate(runs):
         continue
     with open(eval_json) as f:
         rec['eval'] = json.load(f)
-    iters = [l for l in open(os.path.join(run_dir, 'train.log')) if l.startswith('eval ')]
-    rec['iters'] = int(iters[-1].split()[1].rstrip(':')) if iters else None
+    rec['iters'] = rec['eval']['iter_num']  # the checkpoint's iteration: where the time budget ended the run
     results.append(rec)
     print(f"    {rec['iters']} iterations, {wall:.0f}s wall: RNN {rec['eval']['rnn']['bits']:.4f} bits/token", flush=True)
 
