@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 import configurator
-from common import compile_enabled, device_name, make_optimizer, setup_system
+from common import clip_grads, compile_enabled, device_name, make_optimizer, setup_system
 from encoder import SMTObjective, Teacher, TeacherConfig, uniformity_indices
 from model import RNN, RNNConfig
 
@@ -29,13 +29,19 @@ backbone = 'transformer'
 lengths = '256,1024,4096'  # Tc for SMT, T for BPTT
 sizes = 'small'  # 'small' (the CPU config, config/shakespeare.py) or 'reference' (docs/method.md)
 modes = 'smt-ref,smt-many,bptt'
-labels_per_window = 0  # (b): L labels per window; 0: every timestep of the window (L = Tc)
+labels_per_window = 4096  # (b): L labelled transitions per window, as in train_smt.py, capped at each length's Tc
 # batch per step: (a) min(ref_windows, ref_tokens // Tc) windows, (b) max(1, label_batch // L) windows,
 # (c) max(1, bptt_tokens // T) sequences; 0: the size preset's value (memory-bound choices, see SIZES)
 ref_windows = 0
 ref_tokens = 0
 label_batch = 0
 bptt_tokens = 0
+# optimizer: the trainers' defaults, so a timed step is a training step
+learning_rate = 3e-4
+weight_decay = 0.01
+beta1 = 0.9
+beta2 = 0.95
+grad_clip = 1.0  # separately for the RNN's and the teacher's parameters, as train_smt.py does; 0 disables
 warmup = 2  # untimed steps (compilation happens here)
 iters = 3  # timed steps
 device = 'auto'
@@ -63,8 +69,8 @@ except ValueError:
 mode_list = modes.split(',')
 if not set(mode_list) <= {'smt-ref', 'smt-many', 'bptt'} or not mode_list:
     configurator.fail(f"modes must be a comma-separated subset of smt-ref,smt-many,bptt, got {modes!r}")
-if min(Ts) < 1 or labels_per_window < 0 or warmup < 0 or iters < 1:
-    configurator.fail("lengths and iters must be >= 1, labels_per_window and warmup >= 0")
+if min(Ts) < 1 or labels_per_window < 1 or warmup < 0 or iters < 1:
+    configurator.fail("lengths, labels_per_window and iters must be >= 1, warmup >= 0")
 
 sys_ = setup_system(device, dtype, seed)
 dev, ctx = sys_['device'], sys_['ctx']
@@ -108,7 +114,7 @@ def smt_step_fn(T, encoder_type, L, B):
     rnn.readout.requires_grad_(False)
     rnn.m0.requires_grad_(False)
     smt = SMTObjective(teacher, rnn, labels_per_window=L)
-    optimizer = make_optimizer(smt.parameters(), 3e-4, 0.01, (0.9, 0.95), sys_['device_type'])
+    optimizer = make_optimizer(smt.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
     fwd = torch.compile(smt) if do_compile else smt
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(V, (B, T + Tf + 1), generator=g)
@@ -121,8 +127,8 @@ def smt_step_fn(T, encoder_type, L, B):
         with ctx:
             loss, _ = fwd(x[:, :-1], x[:, 1:], n_ctx, idx)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(rnn_params, 1.0)
-        torch.nn.utils.clip_grad_norm_(teacher.parameters(), 1.0)
+        clip_grads(rnn_params, grad_clip)
+        clip_grads(teacher.parameters(), grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     return step
@@ -136,7 +142,7 @@ def bptt_step_fn(T, B):
     if do_compile and backbone == 'transformer':
         rnn.updater.compile()
         rnn.readout.compile()
-    optimizer = make_optimizer(rnn.parameters(), 3e-4, 0.01, (0.9, 0.95), sys_['device_type'])
+    optimizer = make_optimizer(rnn.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
     x = torch.randint(V, (B, T + 1), generator=torch.Generator().manual_seed(seed)).to(dev)
 
     def step():
@@ -144,7 +150,7 @@ def bptt_step_fn(T, B):
             logits = rnn.logits(rnn.run(rnn.initial_memory(B), x[:, :-1]))  # memory after x_<=t predicts x_{t+1}
         loss = F.cross_entropy(logits.float().flatten(0, 1), x[:, 1:].flatten())
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(rnn.parameters(), 1.0)
+        clip_grads(rnn.parameters(), grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     return step
@@ -174,7 +180,7 @@ for T in Ts:
             dt = time_steps(smt_step_fn(T, 'reference', 1, B))
             rows[mode] = (f"{B} windows", dt, B * (T + Tf) / dt, B / dt)
         elif mode == 'smt-many':
-            L = min(T, labels_per_window or T)
+            L = min(T, labels_per_window)
             B = max(1, label_batch // L)
             dt = time_steps(smt_step_fn(T, 'causal', L, B))
             rows[mode] = (f"{B}x{L} labels", dt, B * (T + Tf) / dt, B * L / dt)
