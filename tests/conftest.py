@@ -12,6 +12,7 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 # a tiny model and run: seconds on a CPU
 TINY = ['--n_mem=2', '--d_model=32', '--n_head=2', '--n_enc_layer=1', '--n_dec_layer=1', '--n_rnn_layer=1',
         '--context_len=16', '--future_len=4', '--batch_size=8', '--eval_windows=16', '--eval_seqs=4',
@@ -63,6 +64,15 @@ def tiny_ckpt(tmp_path_factory, tiny_data):
     out = str(tmp_path_factory.mktemp('ckpt'))
     run(['train_smt.py', f'--dataset={tiny_data}', f'--out_dir={out}', '--max_iters=6', '--eval_interval=3'] + TINY)
     return out
+
+
+@pytest.fixture(scope='session')
+def bptt_ckpt(tiny_data, tmp_path_factory):
+    """A checkpoint from a 40-iteration BPTT run of a GRU, and the run's stdout."""
+    out = tmp_path_factory.mktemp('bptt')
+    p = run(['train_bptt.py', f'--dataset={tiny_data}', f'--out_dir={out}', '--max_iters=40', '--eval_interval=40',
+             '--backbone=gru'] + TINY_BPTT)
+    return out, p.stdout
 
 
 def tiny_models(vocab_size=16, backbone='transformer', context_len=8, future_len=3):
