@@ -4,7 +4,9 @@ The RNN that SMT, BPTT and DMT all train, and the Transformer pieces it shares w
 The memory m is a (B, K, d) tensor: K memory tokens of width d. The RNN is
     m_{t+1} = step(m_t, x_{t+1})          logits(m_t) -> p(x_{t+1} | x_<=t)
 with one `step` used by every trainer, by evaluation and by sampling. `run` applies `step` along a sequence;
-a backbone may override it with a faster path, which must equal repeated `step` (tests/test_model.py).
+a backbone may override it with a faster path, which must equal repeated `step` (tests/test_backbones.py).
+(About 380 lines, over the ~350 the other files keep to: the five backbones stay side by side in one file, with the
+memory format they share, so that they read as variations of one thing.)
 """
 from dataclasses import dataclass
 
