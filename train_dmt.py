@@ -89,7 +89,10 @@ if init_from == 'resume':
     if ckpt.get('trainer') != 'dmt':
         configurator.fail(f"{out_dir}/ckpt.pt was made by train_{ckpt.get('trainer')}.py; resume it with that trainer")
 else:
-    ckpt = load_checkpoint(init_from, need=('rnn', 'rnn_args', 'teacher', 'teacher_args', 'config', 'iter_num'))
+    ckpt = load_checkpoint(init_from)
+    if 'teacher' not in ckpt or 'teacher_args' not in ckpt:
+        configurator.fail(f"{init_from} holds no teacher (made by train_{ckpt.get('trainer', 'bptt')}.py): DMT starts "
+                          f"from an SMT checkpoint, whose teacher labels the rollouts")
     print(f"starting from {init_from} (SMT iteration {ckpt['iter_num']})")
 dataset = config['dataset'] = dataset or ckpt['config']['dataset']
 

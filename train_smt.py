@@ -112,7 +112,8 @@ if not 0.0 <= short_ctx_frac <= 1.0:
 if n_mem * batch_size < 2:
     configurator.fail("the uniformity loss needs at least two memory tokens per batch")
 if init_from not in ('scratch', 'resume'):
-    configurator.fail(f"init_from must be 'scratch' or 'resume', got {init_from!r} (DMT from a checkpoint: train_dmt.py)")
+    configurator.fail(f"init_from must be 'scratch' or 'resume', got {init_from!r} (DMT from a checkpoint: "
+                      f"train_dmt.py)")
 
 sys_ = setup_system(device, dtype, seed)
 master, dev, ctx = sys_['master'], sys_['device'], sys_['ctx']
@@ -195,8 +196,8 @@ DRIFT_STEPS = [int(s) for s in drift_steps.split(',')]
 @torch.no_grad()
 def evaluate():
     """On the validation windows (full past): the SMT losses, each process taking its share and the sums
-    all-reduced, and the teacher's next-token CE. On the validation sequences: metrics.rnn_report (the RNN from its initial memory
-    and from the teacher's memory of the first Tc tokens, and the drift of both rollouts)."""
+    all-reduced, and the teacher's next-token CE. On the validation sequences: metrics.rnn_report (the RNN from its
+    initial memory and from the teacher's memory of the first Tc tokens, and the drift of both rollouts)."""
     smt.eval()
     sync_rnn()
     sums = torch.zeros(4, dtype=torch.float64)  # dec, dyn, unif (each x windows), windows

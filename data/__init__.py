@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from .stream import TokenStream
 
@@ -50,7 +51,7 @@ def load_data(dataset, sys_, prepare=True):
             if subprocess.run(cmd).returncode != 0:
                 raise ValueError(f"preparing '{dataset}' failed (see above); run {' '.join(cmd[1:])} yourself to retry")
         if sys_['ddp']:
-            torch.distributed.barrier()
+            dist.barrier()
     try:
         with open(paths[2], 'rb') as f:
             meta = pickle.load(f)

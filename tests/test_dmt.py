@@ -118,3 +118,9 @@ def test_dmt_mistakes_give_one_line_errors(dmt_run, tmp_path):
     assert "no checkpoint" in user_error(base + ['--init_from=resume'])
     assert "no checkpoint" in user_error(base + [f'--init_from={tmp_path / "nope.pt"}'])
     assert "train_smt.py" in user_error(['train_dmt.py', '--init_from=resume', f'--out_dir={dmt_run / "smt"}'] + DMT)
+
+
+def test_dmt_refuses_a_bptt_checkpoint(bptt_ckpt, tmp_path):
+    out, _ = bptt_ckpt
+    assert "holds no teacher" in user_error(['train_dmt.py', f'--init_from={out / "ckpt.pt"}', f'--out_dir={tmp_path}']
+                                            + DMT)
