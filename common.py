@@ -97,8 +97,13 @@ def batch_plan(accum_steps, batch_size, rank, world_size):
          f"{accum_steps} or batch_size={batch_size} a multiple of {world_size}")
 
 
-def lr_at(it, max_iters, learning_rate, warmup_frac, decay, min_lr=0.0):
-    """Linear warmup over warmup_frac of the run, then constant or cosine down to min_lr."""
+def lr_at(it, max_iters, learning_rate, warmup_frac, decay, min_lr=0.0, elapsed=0.0, max_time=0.0):
+    """Linear warmup over warmup_frac of the run, then constant or cosine down to min_lr. With a time budget
+    (max_time > 0) the run's progress is the larger of its fractions of max_iters and of max_time (elapsed training
+    seconds): a time-budgeted run warms up and anneals over the time it really gets, and ends at min_lr."""
+    if max_time > 0:
+        virtual = 1_000_000  # progress as a fraction, read on a fine virtual iteration grid
+        it, max_iters = int(virtual * min(1.0, max(it / max_iters, elapsed / max_time))), virtual
     warmup = max(1, int(warmup_frac * max_iters))
     if it < warmup:
         return learning_rate * (it + 1) / warmup

@@ -26,6 +26,7 @@ class TeacherConfig:
     n_dec_layer: int = 4
     context_len: int = 256  # Tc: tokens of past the encoder sees
     future_len: int = 64    # Tf: tokens the decoder predicts from the memory
+    band: int = 0           # causal encoder: every attention reads at most the last `band` tokens (0: no limit)
     max_pos: int = 1024
 
 
@@ -60,8 +61,12 @@ class Teacher(nn.Module):
         else:
             is_reg = pos >= Tc
             # a context query sees real context keys up to itself; a register query sees every real key; every
-            # query sees itself, so padded queries (whose outputs nobody reads) never face an all-masked row (NaN)
+            # query sees itself, so padded queries (whose outputs nobody reads) never face an all-masked row (NaN).
+            # With a band, both read only the last `band` tokens up to their present (a register's present: Tc-1).
             sees = is_reg[:, None] | (~is_reg[None, :] & (pos[None, :] <= pos[:, None]))  # (query, key)
+            if self.cfg.band:
+                present = torch.clamp(pos, max=Tc - 1)
+                sees = sees & (is_reg[None, :] | (pos[None, :] > present[:, None] - self.cfg.band))
             mask = ((key_ok[:, None, :] & sees) | torch.eye(Tc + K, dtype=torch.bool, device=ctx.device))[:, None]
         h = self.encoder(x, attn_mask=mask)
         return h[:, Tc:]
@@ -83,8 +88,9 @@ class Teacher(nn.Module):
         cos, sin = self.encoder.cos[pos], self.encoder.sin[pos]
         # context queries: real keys up to themselves, and themselves (padded rows stay finite)
         i = torch.arange(T, device=dev)
-        ctx_mask = ((i[None, :] <= i[:, None]) & (i[None, None, :] >= start[:, None, None])) | torch.eye(
-            T, dtype=torch.bool, device=dev)
+        band = self.cfg.band or T + 1  # no band: every key up to the query
+        ctx_mask = ((i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - band)
+                    & (i[None, None, :] >= start[:, None, None])) | torch.eye(T, dtype=torch.bool, device=dev)
         # register queries in chunks of groups: a chunk reads the context up to its last label and its own registers.
         # This skips the (all-masked) context after the chunk and the registers of other chunks, so the cost is
         # about G*K*T/2 scores, not (T + G*K)^2, with plain SDPA (no FlexAttention needed, CPU and CUDA alike).
@@ -95,7 +101,8 @@ class Teacher(nn.Module):
             n_keys = int(T - G + g1)  # context keys 0 .. p[g1-1]
             kc = torch.arange(n_keys, device=dev)
             grp = torch.arange(g0, g1, device=dev).repeat_interleave(K)  # the group of each query / register key
-            see_ctx = (kc[None, None, :] <= p[grp][None, :, None]) & (kc[None, None, :] >= start[:, None, None])
+            p_grp = p[grp][None, :, None]
+            see_ctx = (kc <= p_grp) & (kc > p_grp - band) & (kc[None, None, :] >= start[:, None, None])
             see_reg = (grp[:, None] == grp[None, :]).expand(B, -1, -1)
             chunks.append((g0, g1, n_keys, torch.cat([see_ctx, see_reg], dim=2)[:, None]))
         x = torch.cat([self.wte(ctx), self.registers.to(self.wte.weight.dtype).repeat(G, 1).expand(B, -1, -1)], 1)
@@ -113,18 +120,46 @@ class Teacher(nn.Module):
     def encode(self, ctx, n_ctx):
         return to_state(self.encode_raw(ctx, n_ctx), self.cfg.backbone)
 
+    def reach(self):
+        """How many of the last tokens a memory depends on: n_enc_layer*(band-1)+1 for the banded causal encoder (each
+        layer reads band-1 tokens further back); otherwise a memory is defined on a window of the last Tc tokens."""
+        if self.cfg.encoder_type == 'causal' and self.cfg.band:
+            return len(self.encoder.blocks) * (self.cfg.band - 1) + 1
+        return self.cfg.context_len
+
     def encode_past(self, x, present):
-        """The memory of the past up to x[b, present] (inclusive) of each row of x (B, T): its last Tc tokens,
+        """The memory of the past up to x[b, present] (inclusive) of each row of x (B, T): its last reach() tokens,
         left-padded where fewer exist (present = -1: the empty past). present: an int, or (B,) or (B, J) indices;
-        returns (B, K, d) or (B, J, K, d). The one way every caller (DMT labels, drift, eval, sampling) asks the
-        teacher for the memory of a stretch of a sequence that starts at x[:, 0]."""
+        returns (B, K, d) or (B, J, K, d). The one way every caller (SMT's labels are its batched form, DMT labels,
+        drift, eval, sampling) asks the teacher for the memory of a stretch of a sequence that starts at x[:, 0]."""
         Tc = self.cfg.context_len
         present = torch.as_tensor(present, device=x.device)
         present = present.expand(x.size(0)) if present.dim() == 0 else present
+        if self.cfg.encoder_type == 'causal' and self.cfg.band:
+            return self.encode_stream(x, present.reshape(x.size(0), -1)).view(*present.shape, self.cfg.n_mem, -1)
         idx = present.reshape(x.size(0), -1, 1) + 1 + torch.arange(Tc, device=x.device)  # into x padded by Tc
         pasts = F.pad(x, (Tc, 0)).gather(1, idx.flatten(1)).view(-1, Tc)
         m = self.encode(pasts, torch.clamp(present + 1, 0, Tc).flatten())
         return m.view(*present.shape, *m.shape[1:])
+
+    def encode_stream(self, x, present):
+        """encode_past for the banded encoder, whose memories are stationary (a fixed function of the last reach()
+        tokens): every position's memory from shared passes (encode_labels_raw) over chunks of x, each chunk's window
+        holding every token its memories depend on, so a stream of any length fits the RoPE table. x (B, T),
+        present (B, J) in [-1, T). Returns (B, J, K, d)."""
+        B, T = x.shape
+        K, R = self.cfg.n_mem, self.reach()
+        xp = F.pad(x, (1, 0))  # index 0: the empty past before x[:, 0] (the real past starts at index 1)
+        chunk = self.encoder.cos.size(0) - K - (R - 1)  # new memories per window whose registers fit the RoPE table
+        assert chunk >= 1, f"max_pos={self.encoder.cos.size(0)} is too short for memories that reach {R} tokens"
+        out = []
+        for s in range(0, T + 1, chunk):
+            e, w = min(T + 1, s + chunk), max(0, s - R + 1)  # memories at s..e-1 never read tokens before w
+            start = torch.full((B,), 1 if w == 0 else 0, device=x.device)
+            out.append(self.encode_labels_raw(xp[:, w:e], start, e - s))
+        ms = torch.cat(out, dim=1)  # (B, T+1, K, d)
+        ms = ms.gather(1, (present + 1)[:, :, None, None].expand(-1, -1, *ms.shape[2:]))
+        return to_state(ms, self.cfg.backbone)
 
     def encode_labels(self, ctx, start, n_labels):
         return to_state(self.encode_labels_raw(ctx, start, n_labels), self.cfg.backbone)
@@ -192,13 +227,14 @@ class SMTObjective(nn.Module):
         self.w_dec, self.w_dyn, self.w_unif = w_dec, w_dyn, w_unif
         self.labels = labels_per_window
 
-    def forward(self, x, y, n_ctx, unif_idx):
+    def forward(self, x, y, n_ctx, unif_idx, dec_idx=None):
         """x, y (B, Tc+Tf): a window of inputs and their next-token targets (-1: ignored), with the present x_t at
         index Tc-1: the past x_{t-Tc+1..t}, then x_{t+1..}. n_ctx (B,): how much of the past is real (its last
         n_ctx[b] tokens); unif_idx: which of the B*L*K labelled memory tokens enter the uniformity loss
-        (uniformity_indices). Returns the weighted loss and its terms (dec, dyn, unif), detached, for logging."""
+        (uniformity_indices). Returns the weighted loss and its terms (dec, dyn, unif, dyn_rel), detached, for logging:
+        dyn_rel = L_dyn / mean square of the target memory, which a teacher cannot lower by shrinking its memories."""
         if self.teacher.cfg.encoder_type == 'causal':
-            return self.forward_labels(x, y, n_ctx, unif_idx)
+            return self.forward_labels(x, y, n_ctx, unif_idx, dec_idx)
         Tc, Tf, K = self.teacher.cfg.context_len, self.teacher.cfg.future_len, self.teacher.cfg.n_mem
         m_t = self.teacher.encode(x[:, :Tc], n_ctx)
         # the same window slid by one: the past now ends at x_{t+1} (and grows by one if it was short)
@@ -207,29 +243,38 @@ class SMTObjective(nn.Module):
         l_dec = F.cross_entropy(logits.float().flatten(0, 1), y[:, Tc - 1:Tc - 1 + Tf].flatten(), ignore_index=-1)
         l_dyn = F.mse_loss(self.rnn.step(m_t, x[:, Tc]).float(), m_next.float())
         l_unif = uniformity_loss(m_t[unif_idx // K, unif_idx % K])
-        return self.combine(l_dec, l_dyn, l_unif)
+        return self.combine(l_dec, l_dyn, l_unif, l_dyn.detach() / m_next.detach().float().pow(2).mean())
 
-    def forward_labels(self, x, y, n_ctx, unif_idx):
-        Tc, Tf, L = self.teacher.cfg.context_len, self.teacher.cfg.future_len, self.labels
+    def forward_labels(self, x, y, n_ctx, unif_idx, dec_idx=None):
+        """dec_idx (B, D): which of each window's L labels the decoder reads (D <= L; None: all). The decoder costs
+        K + Tf - 1 tokens a label, several times the encoder's and the RNN's share, so decoding a random subset buys
+        more labelled transitions per second; every label still enters L_dyn and L_unif."""
+        Tc, Tf, L, K = self.teacher.cfg.context_len, self.teacher.cfg.future_len, self.labels, self.teacher.cfg.n_mem
         ms = self.teacher.encode_labels(x[:, :Tc + 1], Tc - n_ctx, L + 1)  # memories after x_{Tc-L} .. x_{Tc}
         m_t, m_next = ms[:, :-1].flatten(0, 1), ms[:, 1:].flatten(0, 1)  # (B*L, K, d)
         valid = label_valid(n_ctx, L)  # (B, L)
         p = torch.arange(Tc - L, Tc, device=x.device)  # label positions
-        future = x[:, p[:, None] + 1 + torch.arange(Tf - 1, device=x.device)]  # (B, L, Tf-1): x_{p+1..p+Tf-1}
-        targets = y[:, p[:, None] + torch.arange(Tf, device=x.device)]  # (B, L, Tf): y_p .. y_{p+Tf-1}
-        targets = torch.where(valid[..., None], targets, -1)
-        logits = self.teacher.decode(m_t, future.flatten(0, 1))
+        m_dec, p_dec, valid_dec = ms[:, :-1], p.expand(x.size(0), -1), valid
+        if dec_idx is not None:
+            m_dec = m_dec.gather(1, dec_idx[:, :, None, None].expand(-1, -1, K, m_dec.size(-1)))
+            p_dec, valid_dec = p[dec_idx], valid.gather(1, dec_idx)
+        B, D = p_dec.shape
+        future = x.gather(1, (p_dec[..., None] + 1 + torch.arange(Tf - 1, device=x.device)).view(B, -1))  # x_{p+1..}
+        targets = y.gather(1, (p_dec[..., None] + torch.arange(Tf, device=x.device)).view(B, -1)).view(B, D, Tf)
+        targets = torch.where(valid_dec[..., None], targets, -1)  # y_p .. y_{p+Tf-1}, real labels only
+        logits = self.teacher.decode(m_dec.flatten(0, 1), future.view(B * D, Tf - 1))
         l_dec = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-1)
         # one step from each label, all L*B in one updater call; MSE per transition, averaged over real ones
         err = (self.rnn.step(m_t, x[:, p + 1].flatten()).float() - m_next.float()).pow(2).mean(dim=(-2, -1))
         w = valid.flatten().float()
         l_dyn = (err * w).sum() / w.sum()
         l_unif = uniformity_loss(m_t.reshape(-1, m_t.size(-1))[unif_idx])
-        return self.combine(l_dec, l_dyn, l_unif)
+        target_sq = (m_next.detach().float().pow(2).mean(dim=(-2, -1)) * w).sum() / w.sum()
+        return self.combine(l_dec, l_dyn, l_unif, l_dyn.detach() / target_sq)
 
-    def combine(self, l_dec, l_dyn, l_unif):
+    def combine(self, l_dec, l_dyn, l_unif, dyn_rel):
         loss = self.w_dec * l_dec + self.w_dyn * l_dyn + self.w_unif * l_unif
-        return loss, torch.stack([l_dec, l_dyn, l_unif]).detach()
+        return loss, torch.stack([l_dec, l_dyn, l_unif, dyn_rel]).detach()
 
 
 def smt_flops_per_window(cfg, step_flops, labels_per_window=1):

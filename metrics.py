@@ -66,9 +66,10 @@ def memory_drift(rnn, teacher, x, ctx, from_encoder, steps, batch_size=16):
         with ctx:
             m = encoder_memories(teacher, xb, ctx, b) if from_encoder else rnn.initial_memory(b)
             ms = rnn.run(m, xb[:, off:off + max(steps)])
-            for k, s in enumerate(steps):
-                label = teacher.encode_past(xb, off + s - 1)  # the past up to the present after s steps
-                total[k] += (ms[:, s - 1].float() - label.float()).pow(2).mean(dim=(1, 2)).sum().double().cpu()
+            present = torch.tensor([off + s - 1 for s in steps], device=device)  # the present after s steps
+            labels = teacher.encode_past(xb, present.expand(b, -1))  # (b, S, K, d): the past up to each present
+            err = (ms[:, [s - 1 for s in steps]].float() - labels.float()).pow(2).mean(dim=(-2, -1))
+            total += err.sum(0).double().cpu()
     return {s: (total[k] / x.size(0)).item() for k, s in enumerate(steps)}
 
 

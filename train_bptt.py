@@ -6,7 +6,10 @@ next token through the readout:
 
     m_0 = m0,   m_{t+1} = step(m_t, x_t),   L = mean_t CE(readout(m_{t+1}), y_t)
 
-The gradient of every position's loss flows back through all the steps before it, down to m0. The unroll uses the
+The gradient of every position's loss flows back through all the steps before it, down to m0. With stateful=True
+(truncated BPTT) each batch row instead reads consecutive windows of its own lane of the stream and starts each window
+from the memory the last one ended in, detached: the RNN sees pasts longer than one window, the gradient stops at the
+boundary, and a lane restarts from m0 now and then (reset_prob) so that m0 stays trained. The unroll uses the
 backbone's fastest whole-sequence path (cuDNN for gru/lstm, a parallel scan for mingru, the step loop otherwise), so
 the baseline is as strong as BPTT can be. Same data, configs, logging and checkpoint format as train_smt.py:
 sample.py and eval.py read both trainers' checkpoints alike.
@@ -45,7 +48,11 @@ wandb_run_name = 'bptt'
 dataset = 'tinystories'
 batch_size = 128  # sequences per micro-step per process
 gradient_accumulation_steps = 1  # global: divided among DDP processes, so the global batch does not depend on N
-block_size = 256  # tokens per training sequence: BPTT unrolls this far, from the initial memory
+block_size = 256  # tokens per training window: BPTT unrolls this far
+stateful = False  # truncated BPTT: each batch row reads its own lane of the stream window after window and carries
+# its memory across the boundary (detached there); False: every window starts afresh from the initial memory
+reset_prob = 0.05  # stateful: chance per window that a lane jumps to a random offset and restarts from the initial
+# memory, so the RNN also learns to start from it (evaluation does)
 # model (the same RNN as train_smt.py's; there is no teacher)
 backbone = 'transformer'
 n_mem = 16
@@ -79,6 +86,8 @@ if backbone not in BACKBONES:
     configurator.fail(f"unknown backbone '{backbone}'; valid: {', '.join(BACKBONES)}")
 if block_size < 1 or n_mem < 1:
     configurator.fail(f"block_size and n_mem (K) must be >= 1, got {block_size}, {n_mem}")
+if not 0.0 <= reset_prob <= 1.0:
+    configurator.fail(f"reset_prob must be in [0, 1], got {reset_prob}")
 
 sys_ = setup_system(device, dtype, seed)
 master, dev, ctx = sys_['master'], sys_['device'], sys_['ctx']
@@ -89,6 +98,8 @@ try:
     val_x, val_y = eval_sequences(data, eval_seqs, eval_seq_len)
 except ValueError as e:
     configurator.fail(str(e))
+if stateful and data.meta.get('episodic'):
+    configurator.fail(f"stateful=True carries the memory along a token stream; {dataset} is episodic: use stateful=False")
 vocab_size = data.vocab_size
 # the readout runs on the K memory tokens alone; max_pos matches train_smt.py's rule only where it must (K tokens)
 rnn_cfg = RNNConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=n_head, backbone=backbone,
@@ -96,23 +107,52 @@ rnn_cfg = RNNConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=
 
 
 class BPTTObjective(nn.Module):
-    """Mean next-token CE of the RNN unrolled over a window from its initial memory, gradients through every step.
-    One module, so that DDP sees a single forward."""
+    """Mean next-token CE of the RNN unrolled over a window, gradients through every step. Each row starts from the
+    initial memory (fresh) or from the memory its lane carried out of the previous window (stateful), detached: the
+    gradient stops at the window boundary. One module, so that DDP sees a single forward. Returns the loss and the
+    last memory of each row, detached, for the next window."""
 
     def __init__(self, rnn):
         super().__init__()
         self.rnn = rnn
 
-    def forward(self, x, y):
-        ms = self.rnn.run(self.rnn.initial_memory(x.size(0)), x)  # (B, T, K, d): the memory after each input
+    def forward(self, x, y, m_carried, fresh):
+        m = torch.where(fresh[:, None, None], self.rnn.initial_memory(x.size(0)), m_carried.detach())
+        ms = self.rnn.run(m, x)  # (B, T, K, d): the memory after each input
         logits = self.rnn.logits(ms)
-        return F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-1)
+        return F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-1), ms[:, -1].detach()
 
 
-def get_batch(iter_num, index, rows):
-    """Rows `rows` of micro-batch `index` of the global batch at iter_num: a pure function of (seed, iter_num, index)."""
-    x, y = data.sequences('train', batch_size, block_size, step_generator(seed, iter_num, index))
-    return x[rows].to(dev, non_blocking=True), y[rows].to(dev, non_blocking=True)
+# Stateful lanes: row r of micro-batch i reads the stream from lane_pos[i, r] on; lane_mem holds the memory it carried
+# out of its last window. Every process advances every lane (the draws are a pure function of (seed, iter, index)),
+# so the positions agree everywhere; each process fills lane_mem only for its own rows.
+lane_pos = torch.zeros(gradient_accumulation_steps, batch_size, dtype=torch.long)
+lane_mem = torch.zeros(gradient_accumulation_steps, batch_size, n_mem, d_model)
+
+
+def advance_lanes(iter_num):
+    """Where each lane reads at iter_num, and which lanes start afresh: all at the first iteration, a reset_prob
+    share at random, and any lane that would run off the end of the stream."""
+    fresh = []
+    for i in range(gradient_accumulation_steps):
+        g = step_generator(seed, iter_num, i)
+        n_start = len(data.train) - block_size - 1
+        reset = (torch.rand(batch_size, generator=g) < reset_prob) | (lane_pos[i] > n_start) | (iter_num == 0)
+        lane_pos[i] = torch.where(reset, torch.randint(n_start, (batch_size,), generator=g), lane_pos[i])
+        fresh.append(reset)
+    return fresh
+
+
+def get_batch(iter_num, index, rows, fresh):
+    """Rows `rows` of micro-batch `index` of the global batch at iter_num: random windows from the initial memory (a
+    pure function of (seed, iter_num, index)), or with stateful=True each lane's next window and carried memory."""
+    if stateful:
+        x, y = data.windows_at('train', lane_pos[index], block_size)
+        f = fresh[index]
+    else:
+        x, y = data.sequences('train', batch_size, block_size, step_generator(seed, iter_num, index))
+        f = torch.ones(batch_size, dtype=torch.bool)
+    return [v[rows].to(dev, non_blocking=True) for v in (x, y, lane_mem[index], f)]
 
 
 # -----------------------------------------------------------------------------
@@ -123,12 +163,16 @@ except ValueError as e:  # sizes a backbone cannot split its memory into
     configurator.fail(str(e))
 iter_num = 0
 ckpt = None
+resumed_seconds = 0.0
 if init_from == 'resume':
     ckpt = resume_from(out_dir, {'rnn': asdict(rnn_cfg)})
     if ckpt.get('trainer') != 'bptt':
         configurator.fail(f"{out_dir}/ckpt.pt was made by train_{ckpt.get('trainer')}.py; resume it with that trainer")
     rnn.load_state_dict(ckpt['rnn'])
     iter_num = ckpt['iter_num']
+    if stateful:
+        lane_pos, lane_mem = ckpt['lanes']['pos'], ckpt['lanes']['mem']
+    resumed_seconds = ckpt.get('train_seconds', 0.0)  # a time-budgeted schedule continues where it stopped
 elif init_from != 'scratch':
     configurator.fail(f"init_from must be 'scratch' or 'resume', got {init_from!r}")
 rnn.to(dev)
@@ -160,7 +204,8 @@ def evaluate():
 def checkpoint(val):
     save_checkpoint(os.path.join(out_dir, 'ckpt.pt'), {
         'trainer': 'bptt', 'iter_num': iter_num, 'config': config, 'val': val, 'meta': data_meta(dataset, data),
-        'rnn_args': asdict(rnn_cfg), 'rnn': raw_module(rnn).state_dict(), 'optimizer': optimizer.state_dict()})
+        'rnn_args': asdict(rnn_cfg), 'rnn': raw_module(rnn).state_dict(), 'optimizer': optimizer.state_dict(),
+        'lanes': {'pos': lane_pos, 'mem': lane_mem_all}, 'train_seconds': clock.train_seconds})
 
 
 # -----------------------------------------------------------------------------
@@ -179,12 +224,14 @@ flops_per_iter = tokens_per_iter * (rnn.step_flops() + transformer_flops(n_dec_l
 peak = peak_flops(dev)
 start_iter = iter_num
 clock = Throughput()
+clock.train_seconds = resumed_seconds
 while True:
-    lr = lr_at(iter_num, max_iters, learning_rate, warmup_frac, lr_decay, min_lr)
+    lr = lr_at(iter_num, max_iters, learning_rate, warmup_frac, lr_decay, min_lr, clock.train_seconds, max_time)
     set_lr(optimizer, lr)
     out_of_time = time_is_up(max_time, clock, sys_)
     if (iter_num % eval_interval == 0 and iter_num > start_iter) or iter_num == max_iters or out_of_time or eval_only:
         val = evaluate()
+        lane_mem_all = all_reduce_sum(lane_mem.to(dev), sys_).cpu()  # each row was filled by one process only
         if master:
             print(f"eval {iter_num}: {format_rnn_report(val)} | unigram {unigram_bits:.3f} bigram {bigram_bits:.3f}")
             logger.log({f'val/{k}': v for k, v in val.items()}, step=iter_num)
@@ -196,9 +243,14 @@ while True:
 
     # one optimisation step over the global batch; this process takes its share of the micro-batches
     loss_sum = torch.zeros((), device=dev)
+    if stateful:
+        lane_pos += block_size  # each lane's next window follows its last one (then some restart: advance_lanes)
+    fresh = advance_lanes(iter_num) if stateful else None
     for index, rows in micro_steps(train_step, plan, sys_):
         with ctx:
-            loss = train_step(*get_batch(iter_num, index, rows))
+            loss, m_last = train_step(*get_batch(iter_num, index, rows, fresh))
+        if stateful:
+            lane_mem[index, rows] = m_last.float().cpu()
         (loss / len(plan)).backward()
         loss_sum += loss.detach() / len(plan)
     grad_norm = clip_grads(rnn.parameters(), grad_clip)

@@ -101,9 +101,7 @@ master, dev, ctx = sys_['master'], sys_['device'], sys_['ctx']
 plan = batch_plan(gradient_accumulation_steps, batch_size, sys_['rank'], sys_['world_size'])
 try:
     data = load_data(dataset, sys_)
-    if data.meta.get('episodic'):
-        raise ValueError(f"DMT rolls out over stream windows of Tc + Td tokens; episodic datasets ({dataset}) are "
-                         f"not supported yet")
+    episodic = bool(data.meta.get('episodic'))  # then every rollout runs over a whole episode from m0
     val_windows = data.smt_windows('val', eval_windows, ckpt['teacher_args']['context_len'],
                                    ckpt['teacher_args']['future_len'], 0.0, torch.Generator().manual_seed(seed + 1))
     val_x, val_y = eval_sequences(data, eval_seqs, eval_seq_len)
@@ -147,6 +145,8 @@ def get_batch(iter_num, index, rows):
     x, y = data.sequences('train', batch_size, Tc + rollout_len, g)
     row = torch.arange(batch_size)
     from_encoder = {'encoder': row >= 0, 'initial': row < 0, 'both': row % 2 == 0}[start]
+    if episodic:  # an episode starts from the empty past: it is rolled out whole, from the initial memory
+        from_encoder = row < 0
     return [v[rows].to(dev, non_blocking=True) for v in (x, y, from_encoder)]
 
 
@@ -155,11 +155,13 @@ def rollout_targets(x, y, from_encoder):
     """The rollout's start memory, inputs and targets, and the teacher's labels every k steps, for each row.
     Encoder rows start from E(x[:Tc]) and roll over x[Tc:]; initial rows start from the RNN's initial memory and
     roll over x[:Td]. The label after rollout step j is the teacher's memory of the past up to that input."""
-    B = x.size(0)
+    B, Td = x.size(0), x.size(1) if episodic else rollout_len
     first = torch.where(from_encoder, Tc, 0)  # index of the first input the RNN reads
-    pos = first[:, None] + torch.arange(rollout_len, device=dev)  # (B, Td): the present after each step
-    m_start = torch.where(from_encoder[:, None, None], teacher.encode_past(x, Tc - 1), rnn.initial_memory(B))
-    label_steps = torch.arange(label_every - 1, rollout_len, label_every, device=dev)  # (J,)
+    pos = first[:, None] + torch.arange(Td, device=dev)  # (B, Td): the present after each step
+    m_start = rnn.initial_memory(B)
+    if from_encoder.any():
+        m_start = torch.where(from_encoder[:, None, None], teacher.encode_past(x, Tc - 1), m_start)
+    label_steps = torch.arange(label_every - 1, Td, label_every, device=dev)  # (J,)
     labels = teacher.encode_past(x, pos[:, label_steps])  # (B, J, K, d)
     return m_start, x.gather(1, pos), y.gather(1, pos), label_steps, labels
 
@@ -232,7 +234,7 @@ while True:
         clock.restart()  # evaluation time counts neither in the throughput nor in max_time
     if iter_num >= max_iters or out_of_time or eval_only:
         break
-    lr = lr_at(iter_num, max_iters, learning_rate, warmup_frac, lr_decay, min_lr)
+    lr = lr_at(iter_num, max_iters, learning_rate, warmup_frac, lr_decay, min_lr, clock.train_seconds, max_time)
     set_lr(optimizer, lr)
 
     # one optimisation step over the global batch; this process takes its share of the micro-batches

@@ -53,6 +53,9 @@ gradient_accumulation_steps = 1  # global: divided among DDP processes, so the g
 short_ctx_frac = 0.25  # fraction of windows whose past is cut to a uniform length in [0, Tc): see docs/method.md
 encoder_type = 'reference'  # 'reference': bidirectional, two passes per transition (the paper); 'causal': shared
 labels_per_window = 1  # L labelled transitions per window from one causal-encoder pass, 1 <= L <= Tc
+decoded_labels = 0  # causal encoder: the decoder reads this many of a window's labels, drawn at random (0: all)
+band = 0  # causal encoder: each attention reads at most the last `band` tokens, so a memory is a fixed function of the
+# last n_enc_layer*(band-1)+1 tokens (a stationary teacher, whose labels teach the RNN to forget); 0: the whole window
 # model
 backbone = 'transformer'
 n_mem = 16
@@ -105,6 +108,11 @@ if not 1 <= labels_per_window <= context_len:
 if labels_per_window > 1 and encoder_type != 'causal':
     configurator.fail(f"labels_per_window={labels_per_window} needs --encoder_type=causal (the reference encoder "
                       f"makes one transition per window from two full passes)")
+if not 0 <= decoded_labels <= labels_per_window or (decoded_labels and encoder_type != 'causal'):
+    configurator.fail(f"decoded_labels must be in [0, labels_per_window={labels_per_window}] with --encoder_type=causal "
+                      f"(0: all), got {decoded_labels}")
+if band and (encoder_type != 'causal' or band < 1):
+    configurator.fail(f"band={band} needs --encoder_type=causal and band >= 1 (0: no band)")
 if backbone not in BACKBONES:
     configurator.fail(f"unknown backbone '{backbone}'; valid: {', '.join(BACKBONES)}")
 if not 0.0 <= short_ctx_frac <= 1.0:
@@ -129,12 +137,15 @@ except ValueError as e:
 vocab_size = data.vocab_size
 window = context_len + future_len  # a training window: Tc tokens of past ending at x_t, then x_{t+1} .. x_{t+Tf}
 
+# max_pos: the RoPE tables cover the decoder (K + Tf - 1), a window (Tc + K) and, for a banded teacher, the chunks in
+# which Teacher.encode_stream labels long sequences (at least 512 positions, so that the chunks are long)
 rnn_cfg = RNNConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=n_head, backbone=backbone,
-                    n_rnn_layer=n_rnn_layer, n_dec_layer=n_dec_layer, max_pos=context_len + n_mem + future_len)
+                    n_rnn_layer=n_rnn_layer, n_dec_layer=n_dec_layer,
+                    max_pos=max(512 if band else 0, context_len + n_mem + future_len))
 teacher_cfg = TeacherConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=n_head, backbone=backbone,
                             encoder_type=encoder_type, n_enc_layer=n_enc_layer, n_dec_layer=n_dec_layer,
                             context_len=context_len,
-                            future_len=future_len, max_pos=rnn_cfg.max_pos)
+                            future_len=future_len, band=band, max_pos=rnn_cfg.max_pos)
 
 
 def get_batch(iter_num, index, rows):
@@ -145,7 +156,10 @@ def get_batch(iter_num, index, rows):
     x, y, n_ctx = (v[rows] for v in data.smt_windows('train', batch_size, context_len, future_len, short_ctx_frac, g))
     unif_idx = uniformity_indices(n_ctx, labels_per_window, n_mem, unif_tokens, g)
     n_trans = int(label_valid(n_ctx, labels_per_window).sum())
-    return [t.to(dev, non_blocking=True) for t in (x, y, n_ctx, unif_idx)] + [n_trans]
+    dec_idx = None
+    if decoded_labels:  # a random subset of each window's labels, in order
+        dec_idx = torch.rand(batch_size, labels_per_window, generator=g).argsort(1)[:, :decoded_labels].sort(1).values[rows]
+    return [t if t is None else t.to(dev, non_blocking=True) for t in (x, y, n_ctx, unif_idx, dec_idx)] + [n_trans]
 
 
 # -----------------------------------------------------------------------------
@@ -200,7 +214,7 @@ def evaluate():
     initial memory and from the teacher's memory of the first Tc tokens, and the drift of both rollouts)."""
     smt.eval()
     sync_rnn()
-    sums = torch.zeros(4, dtype=torch.float64)  # dec, dyn, unif (each x windows), windows
+    sums = torch.zeros(5, dtype=torch.float64)  # dec, dyn, unif, dyn_rel (each x windows), windows
     mine = list(range(sys_['rank'], eval_windows, sys_['world_size']))
     for i in range(0, len(mine), batch_size):
         x, y, n_ctx = (v[mine[i:i + batch_size]].to(dev) for v in val_windows)
@@ -208,10 +222,10 @@ def evaluate():
                                  torch.Generator().manual_seed(0)).to(dev)
         with ctx:
             _, terms = smt(x, y, n_ctx, idx)
-        sums[:3] += terms.double().cpu() * x.size(0)
-        sums[3] += x.size(0)
+        sums[:4] += terms.double().cpu() * x.size(0)
+        sums[4] += x.size(0)
     s = all_reduce_sum(sums.to(dev), sys_).cpu().tolist()
-    val = dict(dec=s[0] / s[3], dyn=s[1] / s[3], unif=s[2] / s[3],
+    val = dict(dec=s[0] / s[4], dyn=s[1] / s[4], unif=s[2] / s[4], dyn_rel=s[3] / s[4],
                teacher_bits=teacher_window_bits(teacher, val_windows, sys_, ctx, batch_size),
                **rnn_report(rnn, val_x, val_y, sys_, ctx, batch_size, teacher, DRIFT_STEPS))
     smt.train()
@@ -249,7 +263,7 @@ while True:
         val = evaluate()
         if master:
             print(f"eval {iter_num} (smt): {format_rnn_report(val)} | teacher next-token {val['teacher_bits']:.4f}"
-                  f" | val dec {val['dec']:.4f} dyn {val['dyn']:.5f} unif {val['unif']:.3f} | unigram "
+                  f" | val dec {val['dec']:.4f} dyn {val['dyn']:.5f} (rel {val['dyn_rel']:.4f}) unif {val['unif']:.3f} | unigram "
                   f"{unigram_bits:.3f} bigram {bigram_bits:.3f}\n  {format_drift(val)}")
             logger.log({f'val/{k}': v for k, v in val.items()}, step=iter_num)
             if not eval_only:
@@ -257,11 +271,11 @@ while True:
         clock.restart()  # evaluation time counts neither in the throughput nor in max_time
     if iter_num >= max_iters or out_of_time or eval_only:
         break
-    lr = lr_at(iter_num, max_iters, learning_rate, warmup_frac, lr_decay, min_lr)
+    lr = lr_at(iter_num, max_iters, learning_rate, warmup_frac, lr_decay, min_lr, clock.train_seconds, max_time)
     set_lr(optimizer, lr)
 
     # one optimisation step over the global batch; this process takes its share of the micro-batches
-    terms = torch.zeros(3, device=dev)
+    terms = torch.zeros(4, device=dev)
     n_trans = 0  # real labelled transitions trained by this process in this iteration
     for index, rows in micro_steps(train_step, plan, sys_):
         *inputs, n = get_batch(iter_num, index, rows)
@@ -279,15 +293,16 @@ while True:
 
     dt = clock.tick(iter_num, start_iter)
     if iter_num % log_interval == 0:
-        dec, dyn, unif = all_reduce_sum(terms, sys_).div(sys_['world_size']).tolist()  # every rank takes part
+        dec, dyn, unif, dyn_rel = all_reduce_sum(terms, sys_).div(sys_['world_size']).tolist()  # every rank takes part
         if master:
             loss_val = w_dec * dec + w_dyn * dyn + w_unif * unif
             tok_s, mfu = rates(dt, rows_per_iter * window, flops_per_iter, peak)
             trans_s = n_trans * sys_['world_size'] / dt  # real labelled transitions
-            print(f"iter {iter_num}: loss {loss_val:.4f} (smt: dec {dec:.4f} dyn {dyn:.5f} unif {unif:.3f}) | "
+            print(f"iter {iter_num}: loss {loss_val:.4f} (smt: dec {dec:.4f} dyn {dyn:.5f} (rel {dyn_rel:.4f}) unif {unif:.3f}) | "
                   f"{tok_s:,.0f} tok/s {trans_s:,.0f} trans/s | mfu {mfu} | lr {lr:.2e} | {dt * 1000:.0f} ms | "
                   f"eta {clock.eta(iter_num, max_iters, max_time)}")
-            logger.log({'train/loss': loss_val, 'train/dec': dec, 'train/dyn': dyn, 'train/unif': unif, 'lr': lr,
+            logger.log({'train/loss': loss_val, 'train/dec': dec, 'train/dyn': dyn, 'train/dyn_rel': dyn_rel,
+                        'train/unif': unif, 'lr': lr,
                         'tokens_per_s': tok_s, 'transitions_per_s': trans_s, 'grad_norm/rnn': rnn_norm.item(),
                         'grad_norm/teacher': teacher_norm.item()}, step=iter_num)
 

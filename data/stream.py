@@ -28,6 +28,13 @@ class TokenStream:
     def sequences(self, split, n, length, generator):
         return sample_windows(self.train if split == 'train' else self.val, n, length, generator)
 
+    def windows_at(self, split, starts, length):
+        """The windows (x, y) of `length` tokens that begin at the given offsets (stateful BPTT reads each batch
+        row's lane of the stream window after window)."""
+        data = self.train if split == 'train' else self.val
+        chunks = torch.from_numpy(np.stack([data[i:i + length + 1].astype(np.int64) for i in starts.tolist()]))
+        return chunks[:, :-1], chunks[:, 1:]
+
     def smt_windows(self, split, n, context_len, future_len, short_frac, generator):
         x, y = self.sequences(split, n, context_len + future_len, generator)
         short = torch.rand(n, generator=generator) < short_frac

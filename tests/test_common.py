@@ -30,6 +30,20 @@ def test_lr_schedule():
     assert lr_at(100, 100, 1.0, 0.1, 'cosine', min_lr=0.1) == pytest.approx(0.1)
 
 
+def test_time_budget_schedule_anneals_to_min_lr_at_max_time():
+    """With max_time the schedule follows the elapsed share of the budget: warm up over warmup_frac of it, reach
+    min_lr when it is spent, whatever max_iters says (a time-budgeted run is never cut off at a high lr)."""
+    at = lambda elapsed: lr_at(7, 10 ** 6, 1.0, 0.1, 'cosine', 0.05, elapsed, 100.0)
+    assert at(5.0) == pytest.approx(0.5, abs=1e-4)  # half-way through the warmup
+    assert at(10.0) == pytest.approx(1.0, abs=1e-4)
+    assert at(55.0) == pytest.approx(0.05 + 0.5 * 0.95, abs=1e-4)  # cosine half-way
+    assert at(100.0) == pytest.approx(0.05) and at(120.0) == pytest.approx(0.05)
+    # iterations still count: max_iters reached first ends the schedule too
+    assert lr_at(100, 100, 1.0, 0.1, 'cosine', 0.05, 1.0, 100.0) == pytest.approx(0.05)
+    # no time budget: the iteration schedule, unchanged
+    assert lr_at(50, 100, 1.0, 0.1, 'cosine', 0.0, 99.0, 0.0) == lr_at(50, 100, 1.0, 0.1, 'cosine')
+
+
 def test_ngram_baselines_on_a_deterministic_stream():
     train = np.array([0, 1, 2, 3] * 1000, dtype=np.uint16)
     x = torch.tensor([[0, 1, 2]])

@@ -124,3 +124,18 @@ def test_dmt_refuses_a_bptt_checkpoint(bptt_ckpt, tmp_path):
     out, _ = bptt_ckpt
     assert "holds no teacher" in user_error(['train_dmt.py', f'--init_from={out / "ckpt.pt"}', f'--out_dir={tmp_path}']
                                             + DMT)
+
+
+def test_dmt_on_an_episodic_dataset(tmp_path):
+    """Episodes start from the empty past: DMT rolls each one out whole from the RNN's initial memory, labelled by
+    the (banded) teacher along the episode, and trains the RNN."""
+    data = ['--dataset=synthetic:copy:24', '--eval_seqs=4']
+    run(['train_smt.py', f'--out_dir={tmp_path / "smt"}', '--max_iters=3', '--eval_interval=100', '--encoder_type=causal',
+         '--labels_per_window=8', '--band=4'] + TINY + data + ['--eval_seq_len=24'])
+    p = run(['train_dmt.py', f'--init_from={tmp_path / "smt" / "ckpt.pt"}', f'--out_dir={tmp_path / "dmt"}',
+             '--max_iters=3', '--eval_interval=100', '--label_every=1', '--batch_size=4', '--log_interval=1',
+             '--device=cpu', '--drift_steps=1,8'] + data)
+    assert 'rollouts of Td=' in p.stdout and sorted(train_losses(p.stdout)) == [1, 2, 3]
+    smt = torch.load(tmp_path / 'smt' / 'ckpt.pt', weights_only=True)
+    dmt = torch.load(tmp_path / 'dmt' / 'ckpt.pt', weights_only=True)
+    assert any(not torch.equal(v, dmt['rnn'][k]) for k, v in smt['rnn'].items())

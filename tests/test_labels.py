@@ -8,9 +8,11 @@ from conftest import causal_models, per_window, tiny_models
 from encoder import SMTObjective, label_valid, uniformity_indices, uniformity_loss
 
 
+@pytest.mark.parametrize('band', [0, 3])  # 3: the band binds inside these windows
 @pytest.mark.parametrize('n_labels, T', [(1, 9), (4, 9), (9, 9), (11, 20)])  # T=20: 3 label groups per chunk
-def test_labels_equal_per_window_computation(n_labels, T):
+def test_labels_equal_per_window_computation(n_labels, T, band):
     teacher, _ = causal_models()
+    teacher.cfg.band = band
     torch.manual_seed(1)
     B = 5
     ctx = torch.randint(0, 16, (B, T))
@@ -87,7 +89,7 @@ def test_many_label_objective_is_the_per_label_objective(n_labels, Tf):
     want_dec, want_dyn = torch.cat(nll).flatten().mean(), torch.cat(dyn).mean()
     all_tokens = torch.stack(tokens, 1).reshape(-1, 16)  # (B*L*K, d), in the objective's order
     want_unif = uniformity_loss(all_tokens[idx])
-    torch.testing.assert_close(terms, torch.stack([want_dec, want_dyn, want_unif]).detach(), atol=2e-5, rtol=1e-5)
+    torch.testing.assert_close(terms[:3], torch.stack([want_dec, want_dyn, want_unif]).detach(), atol=2e-5, rtol=1e-5)
     # labels before the real past are out of the losses, the present's label always in
     assert valid.tolist()[3] == [False] * (n_labels - 1) + [True]
     assert (idx < len(all_tokens)).all() and valid.repeat_interleave(K, 1).flatten()[idx].all()
@@ -114,3 +116,70 @@ def test_compiled_labels_match_eager():
     eager, _ = objective(x, y, n_ctx, idx)
     compiled, _ = torch.compile(objective)(x, y, n_ctx, idx)
     torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=1e-5)
+
+
+def test_banded_memory_is_stationary():
+    """With a band of b tokens and n layers, a memory depends on the last n*(b-1)+1 tokens only, at relative
+    positions: the label deep inside a long stream equals the memory of just those tokens, wherever they sit."""
+    teacher, _ = causal_models(n_enc_layer=2)
+    teacher.cfg.band = 3
+    R = teacher.reach()
+    assert R == 2 * (3 - 1) + 1
+    torch.manual_seed(2)
+    ctx = torch.randint(0, 16, (2, 20))
+    zero = torch.zeros(2, dtype=torch.long)
+    labels = teacher.encode_labels_raw(ctx, zero, 8)  # the pasts ctx[0..12] .. ctx[0..19]
+    for j, p in enumerate(range(12, 20)):
+        alone = teacher.encode_raw(ctx[:, p + 1 - R:p + 1], torch.full((2,), R))
+        torch.testing.assert_close(labels[:, j], alone, atol=2e-5, rtol=1e-5)
+    # a token just out of reach changes nothing; without the band it would
+    ctx2 = ctx.clone()
+    ctx2[:, 19 - R] = (ctx2[:, 19 - R] + 1) % 16
+    torch.testing.assert_close(teacher.encode_labels_raw(ctx2, zero, 1)[:, 0], labels[:, -1], atol=2e-5, rtol=1e-5)
+    teacher.cfg.band = 0
+    assert not torch.allclose(teacher.encode_labels_raw(ctx2, zero, 1)[:, 0], teacher.encode_labels_raw(ctx, zero, 1)[:, 0])
+
+
+@pytest.mark.parametrize('encoder_type, band', [('causal', 3), ('causal', 0), ('reference', 0)])
+def test_encode_past_along_a_stream(encoder_type, band):
+    """Teacher.encode_past, the labels DMT, drift and evaluation read, is the memory of the last reach() tokens for
+    any stream length and any present, the empty past (-1) included; the banded teacher computes a long stream in
+    chunks (max_pos is 64 here) from shared passes, and must agree with the per-window encoder."""
+    teacher, _ = causal_models(n_enc_layer=2)
+    teacher.cfg.encoder_type, teacher.cfg.band = encoder_type, band
+    torch.manual_seed(3)
+    T = 100
+    x = torch.randint(0, 16, (2, T))
+    pos = torch.tensor([[0, 5, T - 1, -1], [T - 1, 63, 3, 60]])
+    got = teacher.encode_past(x, pos)
+    R = teacher.reach()
+    for b in range(2):
+        for j, p in enumerate(pos[b].tolist()):
+            w = max(0, p + 1 - R)
+            want = teacher.encode(F.pad(x[b:b + 1, w:p + 1], (R - (p + 1 - w), 0)), torch.tensor([p + 1 - w]))
+            torch.testing.assert_close(got[b, j], want[0], atol=2e-5, rtol=1e-5)
+
+
+def test_decoding_a_subset_of_labels():
+    """dec_idx: L_dec over the chosen labels only (all of them: the full objective), L_dyn over every label."""
+    teacher, rnn = causal_models(future_len=3)
+    x, y, n_ctx, g = batch()
+    L, K = 6, 3
+    idx = uniformity_indices(n_ctx, L, K, 10_000, g)
+    objective = SMTObjective(teacher, rnn, labels_per_window=L)
+    _, full = objective(x, y, n_ctx, idx)
+    _, same = objective(x, y, n_ctx, idx, torch.arange(L).expand(4, -1))
+    torch.testing.assert_close(same, full)
+    sub = torch.tensor([[0, 5], [1, 2], [4, 5], [3, 5]])
+    _, part = objective(x, y, n_ctx, idx, sub)
+    torch.testing.assert_close(part[1:], full[1:])  # dyn, unif, dyn_rel: every label
+    ms = F.rms_norm(teacher.encode_labels_raw(x[:, :9], 8 - n_ctx, L + 1), (16,))
+    valid = label_valid(n_ctx, L)
+    ce = []
+    for b in range(4):
+        for j in sub[b].tolist():
+            p = 8 - L + j
+            if valid[b, j]:
+                logits = teacher.decode(ms[b:b + 1, j], x[b:b + 1, p + 1:p + 3])
+                ce.append(F.cross_entropy(logits[0], y[b, p:p + 3], reduction='none'))
+    torch.testing.assert_close(part[0], torch.cat(ce).mean())

@@ -68,3 +68,15 @@ def test_decoder_targets_are_the_next_tokens():
     logits = teacher.decode(teacher.encode(x[:, :8], n_ctx), x[:, 8:10])
     want = torch.nn.functional.cross_entropy(logits.flatten(0, 1), x[:, 8:11].flatten())
     torch.testing.assert_close(loss, want)
+
+
+def test_relative_dyn_loss_is_scale_free():
+    """dyn_rel = L_dyn / mean square of the target memory: a tanh-space teacher that shrinks its memories lowers L_dyn
+    without the RNN learning anything; dyn_rel sees through that."""
+    teacher, rnn = tiny_models(backbone='gru')
+    x, y, n_ctx, idx = batch()
+    _, terms = SMTObjective(teacher, rnn)(x, y, n_ctx, idx)
+    with torch.no_grad():
+        m_next = teacher.encode(x[:, 1:9], torch.clamp(n_ctx + 1, max=8))
+    torch.testing.assert_close(terms[3], terms[1] / m_next.pow(2).mean())
+    assert m_next.pow(2).mean() < 0.9  # tanh memories: the ratio is not the loss itself

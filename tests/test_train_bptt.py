@@ -3,7 +3,9 @@ reads it; eval.py too, tests/test_eval.py), resume is exact, DDP equals one proc
 import pytest
 import torch
 
-from conftest import TINY_BPTT, run, train_losses, user_error
+from conftest import TINY_BPTT, run, script_class, tiny_models, train_losses, user_error
+
+BPTTObjective = script_class('train_bptt.py', 'BPTTObjective')
 
 
 def test_bptt_loss_falls_and_checkpoint_has_the_common_format(bptt_ckpt):
@@ -50,3 +52,41 @@ def test_bptt_two_processes_equal_one(tiny_data, tmp_path):
     b = torch.load(tmp_path / 'two' / 'ckpt.pt', weights_only=True)['rnn']
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=1e-4, msg=k)
+
+
+def test_stateful_window_starts_from_the_carried_memory():
+    """Stateful BPTT: the second window starts from the memory the first ended in (detached). Its loss equals a
+    hand-unrolled step loop from that memory, differs from a fresh start, and no gradient crosses the boundary."""
+    _, rnn = tiny_models(backbone='gru')
+    objective = BPTTObjective(rnn)
+    torch.manual_seed(0)
+    x, y = torch.randint(0, 16, (3, 10)), torch.randint(0, 16, (3, 10))
+    no_mem, fresh = torch.zeros(3, 3, 16), torch.ones(3, dtype=torch.bool)
+    _, m_carried = objective(x[:, :5], y[:, :5], no_mem, fresh)
+    loss, _ = objective(x[:, 5:], y[:, 5:], m_carried, ~fresh)
+    m, logits = m_carried, []
+    for t in range(5, 10):  # the reference: rnn.step from the carried memory
+        m = rnn.step(m, x[:, t])
+        logits.append(rnn.logits(m))
+    want = torch.nn.functional.cross_entropy(torch.stack(logits, 1).flatten(0, 1), y[:, 5:].flatten())
+    torch.testing.assert_close(loss, want)
+    restart, _ = objective(x[:, 5:], y[:, 5:], m_carried, fresh)
+    assert abs(restart.item() - loss.item()) > 1e-4
+    assert not m_carried.requires_grad
+    loss.backward()
+    assert rnn.m0.grad is None or rnn.m0.grad.abs().sum() == 0  # the carried rows never read m0
+
+
+def test_stateful_bptt_resumes_exactly(tiny_data, tmp_path):
+    """The lanes (positions and carried memories) and the time budget's clock are in the checkpoint."""
+    common = [f'--dataset={tiny_data}', '--eval_interval=3', '--backbone=mingru', '--stateful=True', '--lr_decay=constant',
+              '--reset_prob=0.2'] + TINY_BPTT
+    full = run(['train_bptt.py', f'--out_dir={tmp_path / "full"}', '--max_iters=6'] + common)
+    run(['train_bptt.py', f'--out_dir={tmp_path / "cut"}', '--max_iters=3'] + common)
+    resumed = run(['train_bptt.py', f'--out_dir={tmp_path / "cut"}', '--max_iters=6', '--init_from=resume'] + common)
+    a, b = train_losses(full.stdout), train_losses(resumed.stdout)
+    assert sorted(b) == [4, 5, 6] and all(a[i] == b[i] for i in b), (a, b)
+    ck_a = torch.load(tmp_path / 'full' / 'ckpt.pt', weights_only=True)
+    ck_b = torch.load(tmp_path / 'cut' / 'ckpt.pt', weights_only=True)
+    assert all(torch.equal(ck_a['rnn'][k], ck_b['rnn'][k]) for k in ck_a['rnn'])
+    assert torch.equal(ck_a['lanes']['pos'], ck_b['lanes']['pos']) and ck_a['lanes']['mem'].abs().sum() > 0
