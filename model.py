@@ -24,6 +24,7 @@ class RNNConfig:
     backbone: str = 'transformer'
     n_rnn_layer: int = 8    # layers of the updater
     n_dec_layer: int = 4    # layers of the readout (the teacher decoder's shape, so it can be copied in)
+    readout: str = 'decoder'  # 'decoder' (SMT copies the teacher's in); 'linear': one matrix on the output state
     max_pos: int = 1024     # RoPE table length: covers K + Tf - 1 (readout/decoder) and Tc + K (encoder)
 
 
@@ -321,7 +322,11 @@ class RNN(nn.Module):
         self.cfg = cfg
         self.wte = nn.Embedding(cfg.vocab_size, cfg.d_model)
         self.updater = BACKBONES[cfg.backbone](cfg)
-        self.readout = Decoder(cfg)
+        if cfg.readout not in ('decoder', 'linear'):
+            raise ValueError(f"unknown readout '{cfg.readout}'; valid: decoder, linear")
+        # 'linear' is the classic RNN head (BPTT baselines only: SMT's readout is the teacher's decoder): logits from
+        # the state the cell outputs, RMS-normed (the LSTM's h half of the memory; all of it for the other backbones)
+        self.readout = Decoder(cfg) if cfg.readout == 'decoder' else nn.Linear(self.output_size(), cfg.vocab_size)
         init_weights(self)
         # the learned initial memory, raw (before to_state). SMT copies the teacher's memory of the empty past in;
         # BPTT learns it. Either way the RNN starts on its own, with no encoder.
@@ -368,8 +373,22 @@ class RNN(nn.Module):
 
     def logits(self, m):
         """m: (..., K, d) -> next-token logits (..., V), from the readout's output at the last memory token."""
+        if self.cfg.readout == 'linear':
+            h = m.flatten(-2)[..., :self.output_size()]
+            return self.readout(F.rms_norm(h, (h.size(-1),)))
         lead = m.shape[:-2]
         return self.readout(m.reshape(-1, *m.shape[-2:]))[:, 0].view(*lead, -1)
+
+    def output_size(self):
+        """Numbers of the memory a linear readout reads: the LSTM's h half (c is its cell, not its output), else all."""
+        Z = self.cfg.n_mem * self.cfg.d_model
+        return Z // 2 if self.cfg.backbone == 'lstm' else Z
+
+    def readout_flops(self):
+        """Training FLOPs (forward + backward) of one next-token readout."""
+        if self.cfg.readout == 'linear':
+            return 6 * self.output_size() * self.cfg.vocab_size
+        return transformer_flops(self.cfg.n_dec_layer, self.cfg.d_model, self.cfg.n_mem) + 6 * self.cfg.d_model * self.cfg.vocab_size
 
     def num_params(self):
         return sum(p.numel() for p in self.parameters())

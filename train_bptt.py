@@ -32,7 +32,7 @@ from common import (Logger, Throughput, all_reduce_sum, batch_plan, cleanup_syst
                     save_checkpoint, set_lr, setup_system, time_is_up, wrap_model)
 from data import data_meta, eval_sequences, load_data, step_generator
 from metrics import format_rnn_report, rnn_report
-from model import BACKBONES, RNN, RNNConfig, transformer_flops
+from model import BACKBONES, RNN, RNNConfig
 
 # -----------------------------------------------------------------------------
 # defaults: the RNN of the paper's reference LM run (docs/method.md); config/shakespeare_bptt.py is CPU-sized
@@ -60,6 +60,7 @@ d_model = 256
 n_head = 8
 n_dec_layer = 4
 n_rnn_layer = 8
+readout = 'decoder'  # 'decoder': the teacher decoder's shape, as SMT's RNN has; 'linear': the classic RNN head
 # optimizer
 learning_rate = 3e-4
 max_iters = 150000
@@ -103,7 +104,7 @@ if stateful and data.meta.get('episodic'):
 vocab_size = data.vocab_size
 # the readout runs on the K memory tokens alone; max_pos matches train_smt.py's rule only where it must (K tokens)
 rnn_cfg = RNNConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=n_head, backbone=backbone,
-                    n_rnn_layer=n_rnn_layer, n_dec_layer=n_dec_layer, max_pos=n_mem)
+                    n_rnn_layer=n_rnn_layer, n_dec_layer=n_dec_layer, readout=readout, max_pos=n_mem)
 
 
 class BPTTObjective(nn.Module):
@@ -219,8 +220,7 @@ if master:
 logger = Logger(wandb_log, wandb_project, wandb_run_name, config, master)
 tokens_per_iter = batch_size * gradient_accumulation_steps * block_size  # every token is one trained transition
 # training FLOPs per token: one updater step and one readout pass over the K memory tokens
-flops_per_iter = tokens_per_iter * (rnn.step_flops() + transformer_flops(n_dec_layer, d_model, n_mem)
-                                    + 6 * d_model * vocab_size)
+flops_per_iter = tokens_per_iter * (rnn.step_flops() + rnn.readout_flops())
 peak = peak_flops(dev)
 start_iter = iter_num
 clock = Throughput()
