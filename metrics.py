@@ -81,6 +81,16 @@ def teacher_nll(teacher, x, y, ctx, every=1, batch_size=256):
     N, L = x.shape
     device = next(teacher.parameters()).device
     present = torch.arange(0, L, every)
+    if teacher.cfg.band:  # the banded teacher labels a whole sequence from shared passes: a few sequences at a time
+        t_y, out, per = y[:, ::every], [], max(1, batch_size // len(present))
+        for i in range(0, N, per):
+            xs = x[i:i + per].to(device)
+            with ctx:
+                m = teacher.encode_past(xs, present.to(device).expand(xs.size(0), -1)).flatten(0, 1)
+                logits = teacher.decode(m, m.new_zeros(m.size(0), 0, dtype=torch.long))[:, 0]
+            out.append(F.cross_entropy(logits.float(), t_y[i:i + per].flatten().to(device), ignore_index=-1,
+                                       reduction='none').cpu())
+        return torch.cat(out), t_y.flatten()
     seq, pos = torch.arange(N).repeat_interleave(len(present)), present.repeat(N)
     t_y, out = y[:, ::every].flatten(), []
     for i in range(0, len(seq), batch_size):

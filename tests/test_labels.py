@@ -183,3 +183,24 @@ def test_decoding_a_subset_of_labels():
                 logits = teacher.decode(ms[b:b + 1, j], x[b:b + 1, p + 1:p + 3])
                 ce.append(F.cross_entropy(logits[0], y[b, p:p + 3], reduction='none'))
     torch.testing.assert_close(part[0], torch.cat(ce).mean())
+
+
+def test_teacher_nll_of_the_banded_teacher():
+    """eval.py's teacher CE with a banded teacher (whole sequences from shared passes) equals the decoder's first
+    output from the per-window memory of each scored position."""
+    from contextlib import nullcontext
+    from metrics import teacher_nll
+    teacher, _ = causal_models(n_enc_layer=2)
+    teacher.cfg.band = 3
+    torch.manual_seed(4)
+    x, y = torch.randint(0, 16, (3, 20)), torch.randint(0, 16, (3, 20))
+    nll, t_y = teacher_nll(teacher, x, y, nullcontext(), every=3, batch_size=8)
+    R, want = teacher.reach(), []
+    for b in range(3):
+        for p in range(0, 20, 3):
+            w = max(0, p + 1 - R)
+            m = teacher.encode(F.pad(x[b:b + 1, w:p + 1], (R - (p + 1 - w), 0)), torch.tensor([p + 1 - w]))
+            logits = teacher.decode(m, x[:1, :0])[:, 0]
+            want.append(F.cross_entropy(logits, y[b, p:p + 1]))
+    torch.testing.assert_close(t_y, y[:, ::3].flatten())
+    torch.testing.assert_close(nll, torch.stack(want), atol=2e-5, rtol=1e-5)
