@@ -44,3 +44,47 @@ def test_unknown_key_in_file(tmp_path):
     with pytest.raises(SystemExit) as e:
         configurator.load(defaults(), [str(f)])
     assert "unknown config key 'learnin_rate'" in str(e.value) and 'learning_rate' in str(e.value)
+
+
+def test_constants_are_not_keys():
+    g = {**defaults(), 'LOG2E': 1.4, 'ROOT': '/x', 'L': 0, '_private': 1}
+    cfg = configurator.load(g, ['--L=3'])
+    assert 'LOG2E' not in cfg and 'ROOT' not in cfg and cfg['L'] == 3  # one-letter L is a setting (eval.py --L)
+    with pytest.raises(SystemExit, match="unknown config key 'LOG2E'"):
+        configurator.load(g, ['--LOG2E=1.0'])
+
+
+@pytest.mark.parametrize('text, message', [
+    ("batch_size = (\n", "line 1: syntax error"),
+    ("batch_size = 4\nbatch_size = 1 / 0\n", "line 2 raised ZeroDivisionError"),
+])
+def test_broken_config_file(tmp_path, text, message):
+    f = tmp_path / 'broken.py'
+    f.write_text(text)
+    with pytest.raises(SystemExit) as e:
+        configurator.load(defaults(), [str(f)])
+    assert message in str(e.value) and str(e.value).count('\n') == 0
+
+
+RULES = {'learning_rate': configurator.at_least(0.0), 'batch_size': configurator.between(1, 64),
+         'compile': configurator.one_of('auto', 'True', 'False'),
+         'dataset': configurator.satisfies(lambda v, c: v != c['compile'], "equals compile={compile}", "change it")}
+
+
+@pytest.mark.parametrize('change, message', [
+    ({'learning_rate': -1.0}, "error: learning_rate=-1.0: must be >= 0.0; use a value >= 0.0"),
+    ({'batch_size': 65}, "error: batch_size=65: must be in [1, 64]; use 1 <= value <= 64"),
+    ({'compile': 'maybe'}, "error: compile=maybe: not a valid choice; use one of auto, True, False"),
+    ({'dataset': 'auto'}, "error: dataset=auto: equals compile=auto; change it"),
+])
+def test_check_rules(change, message):
+    with pytest.raises(SystemExit) as e:
+        configurator.check({**defaults(), **change}, RULES)
+    assert str(e.value) == message
+    configurator.check(defaults(), RULES)  # the defaults pass
+
+
+def test_int_list_and_device_rules():
+    assert configurator.int_list(1)('1,4,16', {}) is None
+    assert configurator.int_list(1)('1,x', {}) and configurator.int_list(1)('0,4', {})
+    assert configurator.device_rule('cuda:1', {}) is None and configurator.device_rule('gpu', {})
