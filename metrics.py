@@ -22,21 +22,32 @@ LOG2E = 1.0 / math.log(2)
 
 
 @torch.no_grad()
-def rnn_nll(rnn, x, y, ctx, m0=None, batch_size=16, with_correct=False):
+def rnn_nll(rnn, x, y, ctx, m0=None, batch_size=16, with_correct=False, progress=None, chunk=4096):
     """Teacher-forced run of the RNN alone over x (N, L) from its initial memory (or from m0, (N, K, d)): the memory
     after x_0..x_t predicts y_t. Returns the per-position NLL in nats (N, L) on the CPU, 0 where y is -1, and with
     with_correct also whether the argmax prediction was y (N, L), False where y is -1.
-    Time runs through the backbone's fast path (the step loop where it has none); the readout is batched."""
+    Time runs through the backbone's fast path (the step loop where it has none) in chunks of `chunk` steps, the
+    memory carried over (a long L needs no (N, L, K, d) tensor); the readout is batched. progress: a
+    common.Progress fed with the tokens done."""
     device = next(rnn.parameters()).device
     out, hits = [], []
     for i in range(0, x.size(0), batch_size):
         xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
         with ctx:
             m = rnn.initial_memory(xb.size(0)) if m0 is None else m0[i:i + batch_size].to(device)
-            logits = rnn.logits(rnn.run(m, xb))  # (b, L, V)
-        nll = F.cross_entropy(logits.float().flatten(0, 1), yb.flatten(), ignore_index=-1, reduction='none')
-        out.append(nll.view(yb.shape).cpu())
-        hits.append((logits.argmax(-1) == yb).cpu())
+        nll_b, hit_b = [], []
+        for a in range(0, xb.size(1), chunk):
+            with ctx:
+                ms = rnn.run(m, xb[:, a:a + chunk])
+                logits = rnn.logits(ms)  # (b, T, V)
+            m, yc = ms[:, -1], yb[:, a:a + chunk]
+            nll = F.cross_entropy(logits.float().flatten(0, 1), yc.flatten(), ignore_index=-1, reduction='none')
+            nll_b.append(nll.view(yc.shape).cpu())
+            hit_b.append((logits.argmax(-1) == yc).cpu())
+            if progress is not None:
+                progress.update(yc.numel())
+        out.append(torch.cat(nll_b, 1))
+        hits.append(torch.cat(hit_b, 1))
     return (torch.cat(out), torch.cat(hits)) if with_correct else torch.cat(out)
 
 
@@ -135,8 +146,8 @@ def bits_and_accuracy(nll, hits, mask):
 def rnn_report(rnn, x, y, sys_, ctx, batch_size, teacher=None, drift_steps=()):
     """The trainers' evaluation of the RNN on the fixed sequences (x, y): its CE in bits/token alone from its
     initial memory ('rnn_bits'); with a teacher also from the teacher's memory of the first Tc tokens, scored on
-    the rest ('rnn_enc_bits', nan when L <= Tc), and the drift of both rollouts at drift_steps ('drift_init/<t>',
-    'drift_enc/<t>'). Each process takes its share of the sequences and the sums are all-reduced: every process
+    the rest ('rnn_enc_bits', absent when L <= Tc, so that every number is finite unless the run diverged), and
+    the drift of both rollouts at drift_steps ('drift_init/<t>', 'drift_enc/<t>'). Each process takes its share of the sequences and the sums are all-reduced: every process
     must call this."""
     rows = list(range(sys_['rank'], x.size(0), sys_['world_size']))
     L, Tc = x.size(1), teacher.cfg.context_len if teacher is not None else 0
@@ -159,7 +170,7 @@ def rnn_report(rnn, x, y, sys_, ctx, batch_size, teacher=None, drift_steps=()):
     if teacher is None:
         return report
     d_init, d_enc = s[4:4 + len(steps_init)], s[4 + len(steps_init):]
-    return {**report, 'rnn_enc_bits': s[2] / s[3] * LOG2E if s[3] else float('nan'),
+    return {**report, **({'rnn_enc_bits': s[2] / s[3] * LOG2E} if s[3] else {}),  # none when L <= Tc
             **{f'drift_init/{j}': v / x.size(0) for j, v in zip(steps_init, d_init)},
             **{f'drift_enc/{j}': v / x.size(0) for j, v in zip(steps_enc, d_enc)}}
 

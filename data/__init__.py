@@ -36,7 +36,7 @@ def load_data(dataset, sys_, prepare=True):
     if dataset.split(':')[0] == 'synthetic':  # episodic tasks, no files: data/synthetic/
         from .synthetic import load_synthetic
         return load_synthetic(dataset)
-    data_dir = dataset if '/' in dataset else os.path.join(DATA, dataset)
+    data_dir = os.path.normpath(dataset) if '/' in dataset else os.path.join(DATA, dataset)
     paths = [os.path.join(data_dir, f) for f in ('train.bin', 'val.bin', 'meta.pkl')]
     if not all(map(os.path.isfile, paths)):
         cmd = None if '/' in dataset else prepare_command(dataset)
@@ -52,23 +52,32 @@ def load_data(dataset, sys_, prepare=True):
                 raise ValueError(f"preparing '{dataset}' failed (see above); run {' '.join(cmd[1:])} yourself to retry")
         if sys_['ddp']:
             dist.barrier()
+    redo = f"write the files in {data_dir}/ again" if '/' in dataset else f"delete data/{dataset}/ and prepare it again"
     try:
         with open(paths[2], 'rb') as f:
             meta = pickle.load(f)
         vocab_size = int(meta['vocab_size'])
     except Exception as e:
-        raise ValueError(f"{paths[2]} is unreadable ({type(e).__name__}); delete data/{dataset}/ and prepare it again")
+        raise ValueError(f"{paths[2]} is unreadable ({type(e).__name__}); {redo}")
     arrays = []
     for path in paths[:2]:
         if os.path.getsize(path) % 2 or os.path.getsize(path) == 0:
-            raise ValueError(f"{path} is empty or truncated (not whole uint16 tokens); delete data/{dataset}/ and "
-                             f"prepare it again")
+            raise ValueError(f"{path} is empty or truncated (not whole uint16 tokens); {redo}")
         arr = np.memmap(path, dtype=np.uint16, mode='r')
         if int(arr.max()) >= vocab_size:
-            raise ValueError(f"{path} holds token {int(arr.max())} >= vocab_size {vocab_size} of meta.pkl; delete "
-                             f"data/{dataset}/ and prepare it again")
+            raise ValueError(f"{path} holds token {int(arr.max())} >= vocab_size {vocab_size} of meta.pkl; {redo}")
         arrays.append(arr)
     return TokenStream(arrays[0], arrays[1], meta)
+
+
+def need_tokens(data, split, length, key):
+    """Raise ValueError (one line) when a split of a token stream holds less than one window of `length` tokens, so
+    that a run stops before any work; the message names the split and the config key that sets the length.
+    Episodic datasets have no stream: skipped."""
+    stream = getattr(data, split, None)
+    if stream is not None and len(stream) < length + 2:
+        raise ValueError(f"the {split} split of the data has {len(stream)} tokens, fewer than one window of {length} "
+                         f"({key}); lower {key.split(' ')[0]}, or use more data")
 
 
 def step_generator(seed, iter_num, index):
