@@ -101,7 +101,7 @@ for i, (value, backbone, method) in enumerate(runs):
     print(f"[{i + 1}/{len(runs)}] {tag}: training ({done / 60:.1f} min elapsed{eta})", flush=True)
     cmd = [sys.executable, f'train_{method}.py', CONFIGS[method], f'--backbone={backbone}', f'--out_dir={run_dir}',
            f'--max_time={max_time}', f'--max_iters={BIG}', f'--eval_interval={BIG}', '--lr_decay=constant',
-           f'--warmup_frac={warmup_iters / BIG}', f'--device={device}'] + args.split()
+           f'--warmup_frac={warmup_iters / BIG}', f'--device={device}', '--overwrite=True'] + args.split()
     if task:
         cmd += [f'--dataset=synthetic:{task}:{value}'] + ([f'--context_len={value}'] if method == 'smt' else [])
     elif sweep_key:

@@ -20,12 +20,14 @@ Several checkpoints (comma-separated) are evaluated on the same tokens and compa
     python eval.py --ckpt=out-shakespeare/ckpt.pt,out-shakespeare-dmt/ckpt.pt    # SMT vs SMT -> DMT
 """
 import json as jsonlib
+import os
 import sys
 
 import torch
 
 import configurator
-from common import load_checkpoint, setup_system
+from common import Progress, load_checkpoint, setup_system
+from configurator import at_least, device_rule, dtype_rule, int_list, satisfies
 from data import eval_sequences, load_data
 from metrics import LOG2E, bits_and_accuracy, encoder_memories, memory_drift, rnn_nll, teacher_nll
 from model import RNN, RNNConfig
@@ -43,20 +45,23 @@ drift_steps = '1,4,16,64,256'  # rollout steps at which the drift is reported (t
 json = ''  # also write the results as JSON to this file ('-': print only the JSON)
 device = 'auto'
 dtype = 'float32'  # the same numbers on every run; bfloat16 is faster on a GPU
-configurator.load(globals(), sys.argv[1:])
-
-if n_seqs < 1 or n_buckets < 1 or teacher_every < 1 or L < 0:
-    configurator.fail(f"n_seqs, n_buckets and teacher_every must be >= 1 and L >= 0, got {n_seqs}, {n_buckets}, "
-                      f"{teacher_every}, {L}")
+config = configurator.load(globals(), sys.argv[1:])
+configurator.check(config, {  # every key, before anything is read or evaluated
+    'L': at_least(0), 'n_seqs': at_least(1), 'n_buckets': at_least(1), 'teacher_every': at_least(1),
+    'batch_size': at_least(1), 'drift_steps': int_list(1),
+    'json': satisfies(lambda v, _: v in ('', '-') or os.path.isdir(os.path.dirname(v) or '.'),
+                      "its folder does not exist", "create it first, or write the JSON elsewhere"),
+    'device': device_rule, 'dtype': dtype_rule,
+})
 sys_ = setup_system(device, dtype, seed)
 dev, ctx = sys_['device'], sys_['ctx']
 
 
-def evaluate(path, L):
-    """Every number of the protocol for one checkpoint, as the JSON-ready dict (plus the iteration and window)."""
+def prepare(path, L):
+    """Read one checkpoint and its data and check that they can be evaluated: every checkpoint is checked so before
+    any evaluation starts, so a bad path late in --ckpt costs nothing."""
     ck = load_checkpoint(path)
     meta, cfg = ck.get('meta', {}), ck['config']
-    trainer = ck.get('trainer', 'smt' if 'teacher' in ck else 'bptt')
     has_teacher = 'teacher' in ck and 'teacher_args' in ck
     window = ck['teacher_args']['context_len'] if has_teacher else cfg['block_size']
     name = dataset or meta.get('dataset') or cfg['dataset']
@@ -71,6 +76,13 @@ def evaluate(path, L):
     if hasattr(data, 'val') and len(data.val) < L + 2:
         configurator.fail(f"L={L} is longer than the validation data of '{name}' ({len(data.val)} tokens); use a "
                           f"smaller --L")
+    return path, ck, data, name, window, L
+
+
+def evaluate(path, ck, data, name, window, L):
+    """Every number of the protocol for one checkpoint, as the JSON-ready dict (plus the iteration and window)."""
+    trainer = ck.get('trainer', 'smt' if 'teacher' in ck else 'bptt')
+    has_teacher = 'teacher' in ck and 'teacher_args' in ck
     rnn = RNN(RNNConfig(**ck['rnn_args']))
     rnn.load_state_dict(ck['rnn'])
     rnn.to(dev).eval()
@@ -78,7 +90,8 @@ def evaluate(path, L):
     valid = y >= 0
 
     # 1. the RNN alone from its initial memory, by position bucket
-    nll, hits = rnn_nll(rnn, x, y, ctx, batch_size=batch_size, with_correct=True)
+    nll, hits = rnn_nll(rnn, x, y, ctx, batch_size=batch_size, with_correct=True,
+                        progress=Progress(x.numel(), f"{path}: RNN alone, tokens"))
     edges = sorted({round(i * L / n_buckets) for i in range(n_buckets + 1)})
     pos = torch.arange(L)[None]
     buckets = [{'start': a, 'end': b, **bits_and_accuracy(nll, hits, valid & (pos >= a) & (pos < b))}
@@ -98,13 +111,15 @@ def evaluate(path, L):
     teacher.load_state_dict(ck['teacher'])
     teacher.to(dev).eval()
     Tc = teacher.cfg.context_len
-    t_nll, t_y = teacher_nll(teacher, x, y, ctx, teacher_every, 16 * batch_size)
+    t_nll, t_y = teacher_nll(teacher, x, y, ctx, teacher_every, 16 * batch_size,
+                             Progress(n_seqs * len(range(0, L, teacher_every)), f"{path}: teacher, positions"))
     result['teacher'] = {'bits': t_nll[t_y >= 0].double().mean().item() * LOG2E}
     steps = [int(s) for s in drift_steps.split(',')]
     result['drift'] = {'from_initial': memory_drift(rnn, teacher, x, ctx, False, steps, batch_size)}
     if L > Tc:  # the reference protocol: the encoder reads x_0..x_{Tc-1}, the RNN alone predicts y_Tc onwards
         m_seed = encoder_memories(teacher, x, ctx, batch_size)
-        s_nll, s_hits = rnn_nll(rnn, x[:, Tc:], y[:, Tc:], ctx, m0=m_seed, batch_size=batch_size, with_correct=True)
+        s_nll, s_hits = rnn_nll(rnn, x[:, Tc:], y[:, Tc:], ctx, m0=m_seed, batch_size=batch_size, with_correct=True,
+                                progress=Progress(x[:, Tc:].numel(), f"{path}: RNN from the encoder's memory, tokens"))
         result['rnn_encoder_seeded'] = {**bits_and_accuracy(s_nll, s_hits, valid[:, Tc:]), 'start': Tc}
         result['drift']['from_encoder'] = memory_drift(rnn, teacher, x, ctx, True, steps, batch_size)
     return result
@@ -148,12 +163,16 @@ def compare_table(results):
               f"{last(r, 'from_initial')} | {last(r, 'from_encoder')} |")
 
 
-results = [evaluate(p, L) for p in (ckpt or f"{out_dir}/ckpt.pt").split(',')]
-if json != '-':
-    for r in results:
-        report(r)
-    if len(results) > 1:
-        compare_table(results)
+# every checkpoint and its data are checked before the first evaluation; each report prints as soon as it is done
+prepared = [prepare(p, L) for p in (ckpt or f"{out_dir}/ckpt.pt").split(',')]
+results = []
+for item in prepared:
+    results.append(evaluate(*item))
+    if json != '-':
+        report(results[-1])
+        sys.stdout.flush()
+if json != '-' and len(results) > 1:
+    compare_table(results)
 if json:  # one checkpoint: its dict; several: a list of them
     text = jsonlib.dumps(results[0] if len(results) == 1 else results, indent=1)
     if json == '-':

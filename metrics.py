@@ -85,10 +85,11 @@ def memory_drift(rnn, teacher, x, ctx, from_encoder, steps, batch_size=16):
 
 
 @torch.no_grad()
-def teacher_nll(teacher, x, y, ctx, every=1, batch_size=256):
+def teacher_nll(teacher, x, y, ctx, every=1, batch_size=256, progress=None):
     """The teacher's next-token NLL (nats) at every `every`-th position t of x (N, L): the decoder's first output
     from the memory of the last Tc tokens up to x_t (each position costs a full encoder pass). Returns the NLL and
-    the targets (N * L/every,), flattened sequence by sequence; the NLL is 0 where the target is -1."""
+    the targets (N * L/every,), flattened sequence by sequence; the NLL is 0 where the target is -1. progress: a
+    common.Progress fed with the positions done."""
     N, L = x.shape
     device = next(teacher.parameters()).device
     present = torch.arange(0, L, every)
@@ -101,6 +102,8 @@ def teacher_nll(teacher, x, y, ctx, every=1, batch_size=256):
                 logits = teacher.decode(m, m.new_zeros(m.size(0), 0, dtype=torch.long))[:, 0]
             out.append(F.cross_entropy(logits.float(), t_y[i:i + per].flatten().to(device), ignore_index=-1,
                                        reduction='none').cpu())
+            if progress is not None:
+                progress.update(xs.size(0) * len(present))
         return torch.cat(out), t_y.flatten()
     seq, pos = torch.arange(N).repeat_interleave(len(present)), present.repeat(N)
     t_y, out = y[:, ::every].flatten(), []
@@ -111,6 +114,8 @@ def teacher_nll(teacher, x, y, ctx, every=1, batch_size=256):
             logits = teacher.decode(m, m.new_zeros(m.size(0), 0, dtype=torch.long))[:, 0]
         out.append(F.cross_entropy(logits.float(), t_y[i:i + batch_size].to(device), ignore_index=-1,
                                    reduction='none').cpu())
+        if progress is not None:
+            progress.update(len(ps))
     return torch.cat(out), t_y
 
 
@@ -147,8 +152,8 @@ def rnn_report(rnn, x, y, sys_, ctx, batch_size, teacher=None, drift_steps=()):
     """The trainers' evaluation of the RNN on the fixed sequences (x, y): its CE in bits/token alone from its
     initial memory ('rnn_bits'); with a teacher also from the teacher's memory of the first Tc tokens, scored on
     the rest ('rnn_enc_bits', absent when L <= Tc, so that every number is finite unless the run diverged), and
-    the drift of both rollouts at drift_steps ('drift_init/<t>', 'drift_enc/<t>'). Each process takes its share of the sequences and the sums are all-reduced: every process
-    must call this."""
+    the drift of both rollouts at drift_steps ('drift_init/<t>', 'drift_enc/<t>'). Each process takes its share
+    of the sequences and the sums are all-reduced: every process must call this."""
     rows = list(range(sys_['rank'], x.size(0), sys_['world_size']))
     L, Tc = x.size(1), teacher.cfg.context_len if teacher is not None else 0
     steps_init = [s for s in drift_steps if s <= L] if teacher is not None else []

@@ -21,6 +21,7 @@ import torch
 
 import configurator
 from common import load_checkpoint, setup_system
+from configurator import at_least, device_rule, dtype_rule, satisfies
 from data import load_data
 from model import RNN, RNNConfig
 
@@ -29,14 +30,20 @@ ckpt = ''  # a checkpoint file; default out_dir/ckpt.pt
 start = ''  # prompt text, or FILE:path; empty: start from the RNN's learned initial memory
 num_samples = 3
 max_new_tokens = 500
-temperature = 0.8
+temperature = 0.8  # 0: greedy (always the most likely token)
 top_k = 200  # 0: no top-k filtering
 seed = 1337
 device = 'cpu'
 dtype = 'float32'
 seed_with_encoder = False
 png = ''  # pixel checkpoints: where the image grid goes; default <out_dir>/samples.png
-configurator.load(globals(), sys.argv[1:])
+config = configurator.load(globals(), sys.argv[1:])
+configurator.check(config, {  # every key, before the checkpoint is read
+    'num_samples': at_least(1), 'max_new_tokens': at_least(0), 'temperature': at_least(0.0), 'top_k': at_least(0),
+    'start': satisfies(lambda v, _: not v.startswith('FILE:') or os.path.isfile(v[5:]), "no such file",
+                       "FILE:path names a text file holding the prompt"),
+    'device': device_rule, 'dtype': dtype_rule,
+})
 
 sys_ = setup_system(device, dtype, seed)
 ck = load_checkpoint(ckpt or f"{out_dir}/ckpt.pt")
@@ -56,8 +63,11 @@ else:
     decode = lambda ids: bytes(ids).decode('utf-8', errors='replace')
 
 if start.startswith('FILE:'):
-    with open(start[5:], encoding='utf-8') as f:
-        start = f.read()
+    try:
+        with open(start[5:], encoding='utf-8') as f:
+            start = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        configurator.fail(f"start={start}: cannot read it as UTF-8 text ({type(e).__name__}); name a text file")
 if pixels and start:
     configurator.fail("start= is a text prompt; a pixel checkpoint prompts itself with held-out images")
 prompt = encode(start)
@@ -87,11 +97,15 @@ def generate(m, n_tokens):
     """readout -> sample -> step, n_tokens times from memory m: the tokens (B, n_tokens) as lists."""
     out = [[] for _ in range(m.size(0))]
     for _ in range(n_tokens):
-        logits = rnn.logits(m).float() / temperature
-        if top_k:
-            v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
-            logits[logits < v[:, [-1]]] = -float('inf')
-        nxt = torch.multinomial(torch.softmax(logits, dim=-1), 1)[:, 0]
+        logits = rnn.logits(m).float()
+        if temperature == 0:  # greedy: the most likely token
+            nxt = logits.argmax(-1)
+        else:
+            logits = logits / temperature
+            if top_k:
+                v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
+                logits[logits < v[:, [-1]]] = -float('inf')
+            nxt = torch.multinomial(torch.softmax(logits, dim=-1), 1)[:, 0]
         m = rnn.step(m, nxt)
         for i, t in enumerate(nxt.tolist()):
             out[i].append(t)

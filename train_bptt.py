@@ -27,17 +27,20 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import configurator
-from common import (Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads, compile_enabled,
-                    device_name, lr_at, make_optimizer, micro_steps, peak_flops, rates, raw_module, resume_from,
-                    save_checkpoint, set_lr, setup_system, time_is_up, wrap_model)
-from data import data_meta, eval_sequences, load_data, step_generator
+from common import (Logger, Throughput, all_reduce_sum, batch_plan, check_finite, check_resume_iters, claim_out_dir,
+                    cleanup_system, clip_grads, compile_enabled, device_name, lr_at, make_optimizer, micro_steps,
+                    peak_flops, rates, raw_module, resume_from, save_checkpoint, set_lr, setup_system, time_is_up,
+                    wrap_model)
+from configurator import at_least, between, device_rule, dtype_rule, one_of, satisfies
+from data import data_meta, eval_sequences, load_data, need_tokens, step_generator
 from metrics import format_rnn_report, rnn_report
 from model import BACKBONES, RNN, RNNConfig
 
 # -----------------------------------------------------------------------------
 # defaults: the RNN of the paper's reference LM run (docs/method.md); config/shakespeare_bptt.py is CPU-sized
 out_dir = 'out-bptt'
-init_from = 'scratch'  # 'scratch' or 'resume' (from out_dir/ckpt.pt)
+init_from = 'scratch'  # 'scratch', 'resume' (from out_dir/ckpt.pt) or 'auto' (resume if there is one, else scratch)
+overwrite = False  # init_from='scratch' into an out_dir that holds a checkpoint: refused unless True
 eval_interval = 2000
 log_interval = 10
 eval_only = False
@@ -83,18 +86,39 @@ seed = 1337
 config = configurator.load(globals(), sys.argv[1:], default_config='config/shakespeare_bptt.py')
 # -----------------------------------------------------------------------------
 
-if backbone not in BACKBONES:
-    configurator.fail(f"unknown backbone '{backbone}'; valid: {', '.join(BACKBONES)}")
-if block_size < 1 or n_mem < 1:
-    configurator.fail(f"block_size and n_mem (K) must be >= 1, got {block_size}, {n_mem}")
-if not 0.0 <= reset_prob <= 1.0:
-    configurator.fail(f"reset_prob must be in [0, 1], got {reset_prob}")
+RULES = {  # every key, checked before any work: 'error: key=value: what is wrong; the fix'
+    'out_dir': satisfies(lambda v, _: v != '', "is empty", "name a folder for the checkpoints"),
+    'init_from': one_of('scratch', 'resume', 'auto'),
+    'eval_interval': at_least(1), 'log_interval': at_least(1),
+    'batch_size': at_least(1), 'gradient_accumulation_steps': at_least(1), 'block_size': at_least(1),
+    'stateful': one_of(True, False), 'reset_prob': between(0.0, 1.0),
+    'backbone': one_of(*BACKBONES), 'n_mem': at_least(1), 'n_head': at_least(1),
+    'd_model': [at_least(2), satisfies(lambda v, c: v % c['n_head'] == 0 and v // c['n_head'] % 2 == 0,
+                                       "must split into n_head={n_head} heads of an even width (RoPE rotates pairs)",
+                                       "use a multiple of 2 * n_head")],
+    'n_dec_layer': at_least(1), 'n_rnn_layer': at_least(1), 'readout': one_of('decoder', 'linear'),
+    'learning_rate': at_least(0.0),
+    'max_iters': [at_least(0), satisfies(lambda v, c: v > 0 or c['eval_only'], "nothing to train",
+                                         "use max_iters >= 1, or --eval_only=True to evaluate")],
+    'max_time': at_least(0.0), 'weight_decay': at_least(0.0), 'beta1': between(0.0, 1.0, hi_open=True),
+    'beta2': between(0.0, 1.0, hi_open=True), 'grad_clip': at_least(0.0), 'warmup_frac': between(0.0, 1.0),
+    'lr_decay': one_of('constant', 'cosine'), 'min_lr': at_least(0.0),
+    'eval_seqs': at_least(1), 'eval_seq_len': at_least(1),
+    'device': device_rule, 'dtype': dtype_rule, 'compile': one_of('auto', 'True', 'False'),
+}
+configurator.check(config, RULES)
+# a resume must match these (the first that differs is named; stateful: a stream's lanes are not carried over from a
+# run that had none)
+ARCH_KEYS = ('backbone', 'n_mem', 'd_model', 'n_head', 'n_dec_layer', 'n_rnn_layer', 'readout', 'dataset', 'stateful')
+init_from = config['init_from'] = claim_out_dir(out_dir, init_from, overwrite)  # lock; no silent overwrite
 
 sys_ = setup_system(device, dtype, seed)
 master, dev, ctx = sys_['master'], sys_['device'], sys_['ctx']
 plan = batch_plan(gradient_accumulation_steps, batch_size, sys_['rank'], sys_['world_size'])
 try:
     data = load_data(dataset, sys_)
+    need_tokens(data, 'train', block_size, 'block_size')  # stop here, naming the split and the key
+    need_tokens(data, 'val', eval_seq_len, 'eval_seq_len')
     # evaluation data: the same validation sequences as train_smt.py (same seed, count and length give the same tokens)
     val_x, val_y = eval_sequences(data, eval_seqs, eval_seq_len)
 except ValueError as e:
@@ -166,16 +190,12 @@ iter_num = 0
 ckpt = None
 resumed_seconds = 0.0
 if init_from == 'resume':
-    ckpt = resume_from(out_dir, {'rnn': asdict(rnn_cfg)})
-    if ckpt.get('trainer') != 'bptt':
-        configurator.fail(f"{out_dir}/ckpt.pt was made by train_{ckpt.get('trainer')}.py; resume it with that trainer")
+    ckpt = resume_from(out_dir, {'rnn': asdict(rnn_cfg)}, ('bptt',), config, ARCH_KEYS)
     rnn.load_state_dict(ckpt['rnn'])
-    iter_num = ckpt['iter_num']
+    iter_num = ckpt['iter_num'] if eval_only else check_resume_iters(ckpt, max_iters, 'max_iters', f"{out_dir}/ckpt.pt")
     if stateful:
         lane_pos, lane_mem = ckpt['lanes']['pos'], ckpt['lanes']['mem']
     resumed_seconds = ckpt.get('train_seconds', 0.0)  # a time-budgeted schedule continues where it stopped
-elif init_from != 'scratch':
-    configurator.fail(f"init_from must be 'scratch' or 'resume', got {init_from!r}")
 rnn.to(dev)
 objective = BPTTObjective(rnn)
 optimizer = make_optimizer(rnn.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
@@ -216,7 +236,6 @@ if master:
           f"{rnn.num_params() / 1e6:.2f}M params ({backbone}, memory {n_mem}x{d_model}) | global batch "
           f"{batch_size * gradient_accumulation_steps} sequences of {block_size}")
     print(f"baselines on the validation sequences: unigram {unigram_bits:.3f}, bigram {bigram_bits:.3f} bits/token")
-    os.makedirs(out_dir, exist_ok=True)
 logger = Logger(wandb_log, wandb_project, wandb_run_name, config, master)
 tokens_per_iter = batch_size * gradient_accumulation_steps * block_size  # every token is one trained transition
 # training FLOPs per token: one updater step and one readout pass over the K memory tokens
@@ -231,6 +250,7 @@ while True:
     out_of_time = time_is_up(max_time, clock, sys_)
     if (iter_num % eval_interval == 0 and iter_num > start_iter) or iter_num == max_iters or out_of_time or eval_only:
         val = evaluate()
+        check_finite(val, iter_num, 'the eval', f"learning_rate={learning_rate}", sys_['dtype'], out_dir)  # no save
         lane_mem_all = all_reduce_sum(lane_mem.to(dev), sys_).cpu()  # each row was filled by one process only
         if master:
             print(f"eval {iter_num}: {format_rnn_report(val)} | unigram {unigram_bits:.3f} bigram {bigram_bits:.3f}")
@@ -261,6 +281,8 @@ while True:
     dt = clock.tick(iter_num, start_iter)
     if iter_num % log_interval == 0:
         loss_val = all_reduce_sum(loss_sum, sys_).item() / sys_['world_size']  # every rank takes part
+        check_finite({'loss': loss_val}, iter_num, 'the train loss', f"learning_rate={learning_rate}", sys_['dtype'],
+                     out_dir)
         if master:
             tok_s, mfu = rates(dt, tokens_per_iter, flops_per_iter, peak)
             print(f"iter {iter_num}: loss {loss_val:.4f} | {tok_s:,.0f} tok/s {tok_s:,.0f} trans/s | mfu {mfu} | "

@@ -25,10 +25,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import configurator
-from common import (Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads, device_name,
-                    load_checkpoint, lr_at, make_optimizer, micro_steps, peak_flops, rates, raw_module, resume_from,
-                    save_checkpoint, set_lr, setup_system, time_is_up, wrap_model)
-from data import data_meta, eval_sequences, load_data, step_generator
+from common import (TRAINERS, Logger, Throughput, all_reduce_sum, batch_plan, check_finite, check_resume_iters,
+                    claim_out_dir, cleanup_system, clip_grads, device_name, load_checkpoint, lr_at, make_optimizer,
+                    micro_steps, peak_flops, rates, raw_module, resume_from, save_checkpoint, set_lr, setup_system,
+                    time_is_up, wrap_model)
+from configurator import at_least, between, device_rule, dtype_rule, int_list, one_of, satisfies
+from data import data_meta, eval_sequences, load_data, need_tokens, step_generator
 from encoder import Teacher, TeacherConfig
 from metrics import format_drift, format_rnn_report, rnn_report, teacher_window_bits
 from model import RNN, RNNConfig, transformer_flops
@@ -37,6 +39,7 @@ from model import RNN, RNNConfig, transformer_flops
 # defaults: DMT on the paper's reference LM run (train_smt.py's defaults); config/shakespeare_dmt.py is CPU-sized
 init_from = 'out-smt/ckpt.pt'  # the SMT checkpoint to start from, or 'resume' (this run's out_dir/ckpt.pt)
 out_dir = 'out-dmt'
+overwrite = False  # a fresh start (from init_from) into an out_dir that holds a checkpoint: refused unless True
 eval_interval = 200
 log_interval = 10
 eval_only = False
@@ -78,21 +81,40 @@ seed = 1337
 config = configurator.load(globals(), sys.argv[1:], default_config='config/shakespeare_dmt.py')
 # -----------------------------------------------------------------------------
 
-if start not in ('encoder', 'initial', 'both'):
-    configurator.fail(f"start must be 'encoder', 'initial' or 'both', got {start!r}")
-if not 1 <= label_every <= rollout_len:
-    configurator.fail(f"label_every must be in [1, rollout_len={rollout_len}], got {label_every}")
+RULES = {  # every key, checked before any work: 'error: key=value: what is wrong; the fix'
+    'init_from': satisfies(lambda v, _: v != '', "is empty", "name the SMT checkpoint to start from, or use resume"),
+    'out_dir': satisfies(lambda v, _: v != '', "is empty", "name a folder for the checkpoints"),
+    'eval_interval': at_least(1), 'log_interval': at_least(1),
+    'batch_size': at_least(1), 'gradient_accumulation_steps': at_least(1), 'rollout_len': at_least(1),
+    'label_every': satisfies(lambda v, c: 1 <= v <= c['rollout_len'], "must be in [1, rollout_len={rollout_len}]",
+                             "a label every k steps of the rollout needs 1 <= k <= rollout_len"),
+    'start': one_of('encoder', 'initial', 'both'),
+    'w_mse': at_least(0.0), 'w_ce': at_least(0.0),
+    'learning_rate': at_least(0.0),
+    'max_iters': [at_least(0), satisfies(lambda v, c: v > 0 or c['eval_only'], "nothing to train",
+                                         "use max_iters >= 1, or --eval_only=True to evaluate")],
+    'max_time': at_least(0.0), 'weight_decay': at_least(0.0), 'beta1': between(0.0, 1.0, hi_open=True),
+    'beta2': between(0.0, 1.0, hi_open=True), 'grad_clip': at_least(0.0), 'warmup_frac': between(0.0, 1.0),
+    'lr_decay': one_of('constant', 'cosine'), 'min_lr': at_least(0.0),
+    'eval_windows': at_least(1), 'eval_seqs': at_least(1), 'eval_seq_len': at_least(1),
+    'eval_batch_size': at_least(1), 'drift_steps': int_list(1),
+    'device': device_rule, 'dtype': dtype_rule,
+}
+configurator.check(config, RULES)
 
 # the models (and their shapes) come from a checkpoint: the SMT run's, or this run's own when resuming
+if init_from != 'resume':  # checked before out_dir is touched
+    ckpt = load_checkpoint(init_from, need=('config', 'iter_num'))
+    if ckpt.get('trainer', 'smt') not in ('smt', 'dmt') or 'teacher' not in ckpt:
+        configurator.fail(f"init_from={init_from}: made by {TRAINERS.get(ckpt.get('trainer'), 'another program')}, it "
+                          f"holds no teacher; DMT starts from a train_smt.py checkpoint, whose teacher labels the "
+                          f"rollouts")
+    load_checkpoint(init_from, need=('rnn', 'rnn_args', 'teacher', 'teacher_args'), ckpt=ckpt)
+init_from = config['init_from'] = claim_out_dir(out_dir, init_from, overwrite)  # lock; no silent overwrite
 if init_from == 'resume':
-    ckpt = resume_from(out_dir, {})
-    if ckpt.get('trainer') != 'dmt':
-        configurator.fail(f"{out_dir}/ckpt.pt was made by train_{ckpt.get('trainer')}.py; resume it with that trainer")
+    ckpt = resume_from(out_dir, {}, ('dmt',), config, ('dataset',) if dataset else ())
+    load_checkpoint(f"{out_dir}/ckpt.pt", need=('rnn', 'rnn_args', 'teacher', 'teacher_args'), ckpt=ckpt)
 else:
-    ckpt = load_checkpoint(init_from)
-    if 'teacher' not in ckpt or 'teacher_args' not in ckpt:
-        configurator.fail(f"{init_from} holds no teacher (made by train_{ckpt.get('trainer', 'bptt')}.py): DMT starts "
-                          f"from an SMT checkpoint, whose teacher labels the rollouts")
     print(f"starting from {init_from} (SMT iteration {ckpt['iter_num']})")
 dataset = config['dataset'] = dataset or ckpt['config']['dataset']
 
@@ -102,6 +124,10 @@ plan = batch_plan(gradient_accumulation_steps, batch_size, sys_['rank'], sys_['w
 try:
     data = load_data(dataset, sys_)
     episodic = bool(data.meta.get('episodic'))  # then every rollout runs over a whole episode from m0
+    need_tokens(data, 'train', ckpt['teacher_args']['context_len'] + rollout_len, 'rollout_len + context_len')
+    need_tokens(data, 'val', sum(ckpt['teacher_args'][k] for k in ('context_len', 'future_len')),
+                "the checkpoint's context_len + future_len")
+    need_tokens(data, 'val', eval_seq_len, 'eval_seq_len')
     val_windows = data.smt_windows('val', eval_windows, ckpt['teacher_args']['context_len'],
                                    ckpt['teacher_args']['future_len'], 0.0, torch.Generator().manual_seed(seed + 1))
     val_x, val_y = eval_sequences(data, eval_seqs, eval_seq_len)
@@ -115,7 +141,9 @@ rnn.load_state_dict(ckpt['rnn'])
 teacher.to(dev)
 rnn.to(dev)
 Tc, K, d = teacher.cfg.context_len, teacher.cfg.n_mem, teacher.cfg.d_model
-iter_num = ckpt['iter_num'] if init_from == 'resume' else 0
+iter_num = 0
+if init_from == 'resume':
+    iter_num = ckpt['iter_num'] if eval_only else check_resume_iters(ckpt, max_iters, 'max_iters', f"{out_dir}/ckpt.pt")
 smt_iter_num = ckpt.get('smt_iter_num', ckpt['iter_num'])  # how long the RNN was trained by SMT
 
 
@@ -208,7 +236,6 @@ if master:
           f"start(s), a label every {label_every} steps, "
           f"{'BPTT through' if bptt else 'detached state at every step of'} the rollout")
     print(f"baselines on the validation sequences: unigram {unigram_bits:.3f}, bigram {bigram_bits:.3f} bits/token")
-    os.makedirs(out_dir, exist_ok=True)
 logger = Logger(wandb_log, wandb_project, wandb_run_name, config, master)
 rows_per_iter = batch_size * gradient_accumulation_steps
 n_labels = len(range(label_every - 1, rollout_len, label_every))
@@ -225,6 +252,7 @@ while True:
     starting_point = iter_num == start_iter and init_from != 'resume'  # record where we began: the SMT result
     if (milestone and iter_num > start_iter) or starting_point or eval_only:
         val = evaluate()
+        check_finite(val, iter_num, 'the eval', f"learning_rate={learning_rate}", sys_['dtype'], out_dir)  # no save
         if master:
             print(f"eval {iter_num} (dmt): {format_rnn_report(val)} | teacher next-token {val['teacher_bits']:.4f} | "
                   f"unigram {unigram_bits:.3f} bigram {bigram_bits:.3f}\n  {format_drift(val)}")
@@ -253,6 +281,8 @@ while True:
     dt = clock.tick(iter_num, start_iter)
     if iter_num % log_interval == 0:
         mse, ce = all_reduce_sum(terms, sys_).div(sys_['world_size']).tolist()  # every rank takes part
+        check_finite(dict(mse=mse, ce=ce), iter_num, 'the train loss', f"learning_rate={learning_rate}", sys_['dtype'],
+                     out_dir)
         if master:
             loss_val = w_mse * mse + w_ce * ce
             trans_s, mfu = rates(dt, rows_per_iter * rollout_len, flops_per_iter, peak)  # a token is a transition

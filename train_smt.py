@@ -27,10 +27,12 @@ from dataclasses import asdict
 import torch
 
 import configurator
-from common import (Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads, compile_enabled,
-                    device_name, lr_at, make_optimizer, micro_steps, peak_flops, rates, raw_module, resume_from,
-                    save_checkpoint, set_lr, setup_system, time_is_up, wrap_model)
-from data import data_meta, eval_sequences, load_data, step_generator
+from common import (Logger, Throughput, all_reduce_sum, batch_plan, check_finite, check_resume_iters, claim_out_dir,
+                    cleanup_system, clip_grads, compile_enabled, device_name, lr_at, make_optimizer, micro_steps,
+                    peak_flops, rates, raw_module, resume_from, save_checkpoint, set_lr, setup_system, time_is_up,
+                    wrap_model)
+from configurator import at_least, between, device_rule, dtype_rule, int_list, one_of, satisfies
+from data import data_meta, eval_sequences, load_data, need_tokens, step_generator
 from encoder import (ENCODER_TYPES, SMTObjective, Teacher, TeacherConfig, label_valid, smt_flops_per_window,
                      uniformity_indices)
 from metrics import format_drift, format_rnn_report, rnn_report, teacher_window_bits
@@ -39,7 +41,8 @@ from model import BACKBONES, RNN, RNNConfig
 # -----------------------------------------------------------------------------
 # defaults: the paper's reference LM run (docs/method.md); config/shakespeare.py is the CPU-sized default
 out_dir = 'out-smt'
-init_from = 'scratch'  # 'scratch' or 'resume' (from out_dir/ckpt.pt)
+init_from = 'scratch'  # 'scratch', 'resume' (from out_dir/ckpt.pt) or 'auto' (resume if there is one, else scratch)
+overwrite = False  # init_from='scratch' into an out_dir that holds a checkpoint: refused unless True
 eval_interval = 2000
 log_interval = 10
 eval_only = False
@@ -95,39 +98,60 @@ seed = 1337
 config = configurator.load(globals(), sys.argv[1:], default_config='config/shakespeare.py')
 # -----------------------------------------------------------------------------
 
-if not 1 <= future_len:
-    configurator.fail(f"future_len (Tf) must be >= 1, got {future_len}")
-if context_len < 1 or n_mem < 1:
-    configurator.fail(f"context_len (Tc) and n_mem (K) must be >= 1, got {context_len}, {n_mem}")
-if d_model % n_head or (d_model // n_head) % 2:
-    configurator.fail(f"d_model={d_model} must split into n_head={n_head} heads of an even width (RoPE rotates pairs)")
-if encoder_type not in ENCODER_TYPES:
-    configurator.fail(f"encoder_type must be one of {', '.join(ENCODER_TYPES)}, got {encoder_type!r}")
-if not 1 <= labels_per_window <= context_len:
-    configurator.fail(f"labels_per_window must be in [1, context_len={context_len}], got {labels_per_window}")
-if labels_per_window > 1 and encoder_type != 'causal':
-    configurator.fail(f"labels_per_window={labels_per_window} needs --encoder_type=causal (the reference encoder "
-                      f"makes one transition per window from two full passes)")
-if not 0 <= decoded_labels <= labels_per_window or (decoded_labels and encoder_type != 'causal'):
-    configurator.fail(f"decoded_labels must be in [0, labels_per_window={labels_per_window}] with --encoder_type=causal "
-                      f"(0: all), got {decoded_labels}")
-if band and (encoder_type != 'causal' or band < 1):
-    configurator.fail(f"band={band} needs --encoder_type=causal and band >= 1 (0: no band)")
-if backbone not in BACKBONES:
-    configurator.fail(f"unknown backbone '{backbone}'; valid: {', '.join(BACKBONES)}")
-if not 0.0 <= short_ctx_frac <= 1.0:
-    configurator.fail(f"short_ctx_frac must be in [0, 1], got {short_ctx_frac}")
-if n_mem * batch_size < 2:
-    configurator.fail("the uniformity loss needs at least two memory tokens per batch")
-if init_from not in ('scratch', 'resume'):
-    configurator.fail(f"init_from must be 'scratch' or 'resume', got {init_from!r} (DMT from a checkpoint: "
-                      f"train_dmt.py)")
+CAUSAL = "needs --encoder_type=causal"
+RULES = {  # every key, checked before any work: 'error: key=value: what is wrong; the fix'
+    'out_dir': satisfies(lambda v, _: v != '', "is empty", "name a folder for the checkpoints"),
+    'init_from': one_of('scratch', 'resume', 'auto'),
+    'eval_interval': at_least(1), 'log_interval': at_least(1),
+    'batch_size': at_least(1), 'gradient_accumulation_steps': at_least(1), 'short_ctx_frac': between(0.0, 1.0),
+    'encoder_type': one_of(*ENCODER_TYPES), 'backbone': one_of(*BACKBONES),
+    'n_mem': at_least(1), 'n_head': at_least(1),
+    'd_model': [at_least(2), satisfies(lambda v, c: v % c['n_head'] == 0 and v // c['n_head'] % 2 == 0,
+                                       "must split into n_head={n_head} heads of an even width (RoPE rotates pairs)",
+                                       "use a multiple of 2 * n_head")],
+    'n_enc_layer': at_least(1), 'n_dec_layer': at_least(1), 'n_rnn_layer': at_least(1),
+    'context_len': at_least(1), 'future_len': at_least(1),
+    'labels_per_window': [satisfies(lambda v, c: 1 <= v <= c['context_len'],
+                                    "must be in [1, context_len={context_len}]",
+                                    "use 1 <= labels_per_window <= context_len"),
+                          satisfies(lambda v, c: v == 1 or c['encoder_type'] == 'causal',
+                                    f"{CAUSAL} (the reference encoder makes one transition per window from two full "
+                                    f"passes)", "add --encoder_type=causal")],
+    'decoded_labels': [satisfies(lambda v, c: 0 <= v <= c['labels_per_window'],
+                                 "must be in [0, labels_per_window={labels_per_window}] (0: all)",
+                                 "use 0 <= decoded_labels <= labels_per_window"),
+                       satisfies(lambda v, c: v == 0 or c['encoder_type'] == 'causal',
+                                 f"{CAUSAL} (it picks among a causal window's labels)", "add --encoder_type=causal")],
+    'band': [at_least(0), satisfies(lambda v, c: v == 0 or c['encoder_type'] == 'causal',
+                                    f"{CAUSAL} (0: no band)", "add --encoder_type=causal, or use band=0")],
+    'w_dec': at_least(0.0), 'w_dyn': at_least(0.0), 'w_unif': at_least(0.0),
+    'unif_tokens': satisfies(lambda v, c: v >= 2 and c['n_mem'] * c['batch_size'] >= 2,
+                             "the uniformity loss needs at least two memory tokens",
+                             "use unif_tokens >= 2 and n_mem * batch_size >= 2"),
+    'learning_rate': at_least(0.0),
+    'max_iters': [at_least(0), satisfies(lambda v, c: v > 0 or c['eval_only'], "nothing to train",
+                                         "use max_iters >= 1, or --eval_only=True to evaluate")],
+    'max_time': at_least(0.0), 'weight_decay': at_least(0.0), 'beta1': between(0.0, 1.0, hi_open=True),
+    'beta2': between(0.0, 1.0, hi_open=True), 'grad_clip': at_least(0.0), 'warmup_frac': between(0.0, 1.0),
+    'lr_decay': one_of('constant', 'cosine'), 'min_lr': at_least(0.0),
+    'eval_windows': at_least(1), 'eval_seqs': at_least(1), 'eval_seq_len': at_least(1), 'drift_steps': int_list(1),
+    'device': device_rule, 'dtype': dtype_rule, 'compile': one_of('auto', 'True', 'False'),
+}
+configurator.check(config, RULES)
+# a resume must match these (the first that differs is named); DMT from a checkpoint: train_dmt.py
+ARCH_KEYS = ('backbone', 'n_mem', 'd_model', 'n_head', 'n_enc_layer', 'n_dec_layer', 'n_rnn_layer', 'context_len',
+             'future_len', 'encoder_type', 'band', 'dataset')
+init_from = config['init_from'] = claim_out_dir(out_dir, init_from, overwrite)  # lock; no silent overwrite
 
 sys_ = setup_system(device, dtype, seed)
 master, dev, ctx = sys_['master'], sys_['device'], sys_['ctx']
 plan = batch_plan(gradient_accumulation_steps, batch_size, sys_['rank'], sys_['world_size'])
 try:
     data = load_data(dataset, sys_)
+    window = context_len + future_len  # a training window: Tc tokens of past ending at x_t, then x_{t+1} .. x_{t+Tf}
+    need_tokens(data, 'train', window, 'context_len + future_len')  # stop here, naming the split and the key
+    need_tokens(data, 'val', window, 'context_len + future_len')
+    need_tokens(data, 'val', eval_seq_len, 'eval_seq_len')
     # evaluation data: the same validation tokens every time (windows for the SMT losses, sequences for the RNN)
     val_windows = data.smt_windows('val', eval_windows, context_len, future_len, 0.0,
                                    torch.Generator().manual_seed(seed + 1))
@@ -135,7 +159,6 @@ try:
 except ValueError as e:
     configurator.fail(str(e))
 vocab_size = data.vocab_size
-window = context_len + future_len  # a training window: Tc tokens of past ending at x_t, then x_{t+1} .. x_{t+Tf}
 
 # max_pos: the RoPE tables cover the decoder (K + Tf - 1), a window (Tc + K) and, for a banded teacher, the chunks in
 # which Teacher.encode_stream labels long sequences (at least 512 positions, so that the chunks are long)
@@ -171,12 +194,10 @@ except ValueError as e:  # sizes a backbone cannot split its memory into
 iter_num = 0
 ckpt = None
 if init_from == 'resume':
-    ckpt = resume_from(out_dir, {'rnn': asdict(rnn_cfg), 'teacher': asdict(teacher_cfg)})
-    if ckpt.get('trainer', 'smt') != 'smt':
-        configurator.fail(f"{out_dir}/ckpt.pt was made by train_{ckpt['trainer']}.py; resume it with that trainer")
+    ckpt = resume_from(out_dir, {'rnn': asdict(rnn_cfg), 'teacher': asdict(teacher_cfg)}, ('smt',), config, ARCH_KEYS)
     teacher.load_state_dict(ckpt['teacher'])
     rnn.load_state_dict(ckpt['rnn'])
-    iter_num = ckpt['iter_num']
+    iter_num = ckpt['iter_num'] if eval_only else check_resume_iters(ckpt, max_iters, 'max_iters', f"{out_dir}/ckpt.pt")
 teacher.to(dev)
 rnn.to(dev)
 # SMT trains the teacher and the RNN's embedding and updater; the RNN's readout and initial memory are copies of
@@ -248,7 +269,6 @@ if master:
           f"({backbone}, memory {n_mem}x{d_model}) | global batch {batch_size * gradient_accumulation_steps} windows "
           f"of Tc={context_len} + Tf={future_len} | {encoder_type} encoder, {labels_per_window} label(s) per window")
     print(f"baselines on the validation sequences: unigram {unigram_bits:.3f}, bigram {bigram_bits:.3f} bits/token")
-    os.makedirs(out_dir, exist_ok=True)
 logger = Logger(wandb_log, wandb_project, wandb_run_name, config, master)
 rows_per_iter = batch_size * gradient_accumulation_steps
 # training FLOPs of one step: smt_flops_per_window (the readout is not trained)
@@ -261,6 +281,7 @@ while True:
     milestone = iter_num % eval_interval == 0 or iter_num == max_iters or out_of_time
     if (milestone and iter_num > start_iter) or eval_only:
         val = evaluate()
+        check_finite(val, iter_num, 'the eval', f"learning_rate={learning_rate}", sys_['dtype'], out_dir)  # no save
         if master:
             print(f"eval {iter_num} (smt): {format_rnn_report(val)} | teacher next-token {val['teacher_bits']:.4f}"
                   f" | val dec {val['dec']:.4f} dyn {val['dyn']:.5f} (rel {val['dyn_rel']:.4f}) unif {val['unif']:.3f} | unigram "
@@ -294,6 +315,8 @@ while True:
     dt = clock.tick(iter_num, start_iter)
     if iter_num % log_interval == 0:
         dec, dyn, unif, dyn_rel = all_reduce_sum(terms, sys_).div(sys_['world_size']).tolist()  # every rank takes part
+        check_finite(dict(dec=dec, dyn=dyn, unif=unif, dyn_rel=dyn_rel), iter_num, 'the train loss',
+                     f"learning_rate={learning_rate}", sys_['dtype'], out_dir)
         if master:
             loss_val = w_dec * dec + w_dyn * dyn + w_unif * unif
             tok_s, mfu = rates(dt, rows_per_iter * window, flops_per_iter, peak)

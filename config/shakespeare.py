@@ -1,5 +1,6 @@
 # The CPU-sized default (what `python train_smt.py` runs): byte-level Shakespeare, ~10 minutes on 2 cores.
 out_dir = 'out-shakespeare'
+init_from = 'auto'  # a second `python train_smt.py` resumes out-shakespeare/ckpt.pt (--overwrite=True: start over)
 dataset = 'shakespeare'
 eval_interval = 500
 log_interval = 25

@@ -2,6 +2,7 @@
 # 1 readout layer), the same batch and schedule, trained on windows as long as SMT's teacher context (Tc = 64).
 # Any backbone: python train_bptt.py config/shakespeare_bptt.py --backbone=gru
 out_dir = 'out-shakespeare-bptt'
+init_from = 'auto'  # a second run resumes out-shakespeare-bptt/ckpt.pt (--overwrite=True: start over)
 dataset = 'shakespeare'
 wandb_run_name = 'bptt-shakespeare'
 eval_interval = 500

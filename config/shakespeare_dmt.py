@@ -3,6 +3,7 @@
 # SMT checkpoint.
 init_from = 'out-shakespeare/ckpt.pt'
 out_dir = 'out-shakespeare-dmt'
+overwrite = True  # a second run starts DMT again from out-shakespeare/ckpt.pt, replacing out-shakespeare-dmt/ckpt.pt
 max_iters = 200
 batch_size = 16
 rollout_len = 64

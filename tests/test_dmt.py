@@ -113,8 +113,8 @@ def test_eval_compares_smt_and_dmt_on_the_same_tokens(dmt_run, tmp_path):
 
 def test_dmt_mistakes_give_one_line_errors(dmt_run, tmp_path):
     base = ['train_dmt.py', f'--init_from={dmt_run / "smt" / "ckpt.pt"}', f'--out_dir={tmp_path}'] + DMT
-    assert "label_every must be in [1, rollout_len=24]" in user_error(base + ['--label_every=25'])
-    assert "start must be" in user_error(base + ['--start=middle'])
+    assert "label_every=25: must be in [1, rollout_len=24]" in user_error(base + ['--label_every=25'])
+    assert "start=middle: not a valid choice" in user_error(base + ['--start=middle'])
     assert "no checkpoint" in user_error(base + ['--init_from=resume'])
     assert "no checkpoint" in user_error(base + [f'--init_from={tmp_path / "nope.pt"}'])
     assert "train_smt.py" in user_error(['train_dmt.py', '--init_from=resume', f'--out_dir={dmt_run / "smt"}'] + DMT)
