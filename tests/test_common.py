@@ -1,4 +1,5 @@
-"""Plumbing: the split of a global batch over processes, the lr schedule, the n-gram baselines."""
+"""Plumbing: the split of a global batch over processes, the lr schedule, the n-gram baselines, the out_dir lock,
+progress lines; rnn_nll in time chunks; need_tokens."""
 import math
 
 import numpy as np
@@ -51,3 +52,55 @@ def test_ngram_baselines_on_a_deterministic_stream():
     unigram, bigram = ngram_baselines(train, x, y, vocab_size=4)
     assert unigram == pytest.approx(2.0, abs=1e-3)  # four equally frequent symbols
     assert bigram == pytest.approx(-math.log2(1001 / 1004), abs=1e-6)  # add-one smoothed certainty
+
+
+@pytest.mark.parametrize('backbone', ['transformer', 'lstm', 'mingru'])
+def test_rnn_nll_in_time_chunks_equals_one_pass(backbone):
+    """eval.py runs long sequences in chunks of time, the memory carried over: the same numbers as one pass."""
+    from contextlib import nullcontext
+    from conftest import tiny_models
+    from metrics import rnn_nll
+    _, rnn = tiny_models(backbone=backbone)
+    x, y = torch.randint(0, 16, (3, 40)), torch.randint(-1, 16, (3, 40))
+    a, hits_a = rnn_nll(rnn, x, y, nullcontext(), with_correct=True)
+    b, hits_b = rnn_nll(rnn, x, y, nullcontext(), with_correct=True, chunk=7)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    assert torch.equal(hits_a, hits_b)
+
+
+def test_progress_prints_an_eta(capsys):
+    from common import Progress
+    p = Progress(100, 'tokens', every=0.0)
+    p.update(25)
+    p.update(75)  # done: no line
+    err = capsys.readouterr().err
+    assert 'tokens: 25% (25/100), eta' in err and err.count('\n') == 1
+
+
+def test_lock_and_stale_temps(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from common import LOCK_NAME, clean_stale_temps, lock_out_dir
+    gone = subprocess.Popen([sys.executable, '-c', 'pass'])
+    gone.wait()
+    (tmp_path / LOCK_NAME).write_text(f'{gone.pid}\n')
+    (tmp_path / f'ckpt.pt.tmp{gone.pid}').write_bytes(b'x')
+    (tmp_path / f'ckpt.pt.tmp{os.getpid()}').write_bytes(b'x')  # a live process's: kept
+    lock_out_dir(str(tmp_path))
+    assert (tmp_path / LOCK_NAME).read_text().split() == [str(os.getpid())]
+    clean_stale_temps(str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == [f'ckpt.pt.tmp{os.getpid()}', LOCK_NAME]
+    (tmp_path / LOCK_NAME).write_text('1\n')  # pid 1 lives
+    with pytest.raises(SystemExit, match='is in use by process 1'):
+        lock_out_dir(str(tmp_path))
+
+
+def test_need_tokens_names_the_split_and_the_key():
+    from data import need_tokens
+    from data.stream import TokenStream
+    data = TokenStream(np.zeros(100, dtype=np.uint16), np.zeros(10, dtype=np.uint16), {'vocab_size': 4})
+    need_tokens(data, 'train', 64, 'block_size')
+    with pytest.raises(ValueError, match=r'the val split of the data has 10 tokens, fewer than one window of 64 '
+                                         r'\(eval_seq_len\); lower eval_seq_len'):
+        need_tokens(data, 'val', 64, 'eval_seq_len')

@@ -21,7 +21,8 @@ TINY_DMT = ['--rollout_len=24', '--label_every=4', '--batch_size=8', '--eval_win
 @pytest.fixture(scope='module')
 def bptt_small(tiny_data, tmp_path_factory):
     out = tmp_path_factory.mktemp('bptt_small')
-    run(['train_bptt.py', f'--dataset={tiny_data}', f'--out_dir={out}', '--max_iters=2', '--eval_interval=2'] + TINY_BPTT)
+    run(['train_bptt.py', f'--dataset={tiny_data}', f'--out_dir={out}', '--max_iters=2', '--eval_interval=2']
+        + TINY_BPTT)
     return str(out)
 
 
@@ -54,6 +55,15 @@ def one_line_error(args):
     return lines[-1]
 
 
+class _Slow(tuple):
+    pass
+
+
+def slow(*case):
+    """A case that repeats a kind of rule another case already covers: run with `pytest -m slow`."""
+    return _Slow(case)
+
+
 def out_dir_with(kind, tmp_path, tiny_ckpt, bptt_small, dmt_small=None):
     out = tmp_path / 'out'
     out.mkdir()
@@ -66,90 +76,92 @@ def out_dir_with(kind, tmp_path, tiny_ckpt, bptt_small, dmt_small=None):
     return out
 
 
-CASES = [  # (script, extra args, what the out_dir holds, a part of the message)
+CASES = [  # (script, extra args, what the out_dir holds, a part of the message); slow(...): a repeated kind of rule
     # values that ended in a traceback or were reported as something else
     ('train_smt.py', ['--learning_rate=-1'], SMT, 'learning_rate=-1.0: must be >= 0.0'),
-    ('train_smt.py', ['--n_head=0'], SMT, 'n_head=0: must be >= 1'),
-    ('train_smt.py', ['--eval_interval=0'], SMT, 'eval_interval=0: must be >= 1'),
-    ('train_smt.py', ['--log_interval=0'], SMT, 'log_interval=0: must be >= 1'),
+    slow('train_smt.py', ['--n_head=0'], SMT, 'n_head=0: must be >= 1'),
+    slow('train_smt.py', ['--eval_interval=0'], SMT, 'eval_interval=0: must be >= 1'),
+    slow('train_smt.py', ['--log_interval=0'], SMT, 'log_interval=0: must be >= 1'),
     ('train_smt.py', ['--lr_decay=linear'], SMT, 'lr_decay=linear: not a valid choice; use one of constant, cosine'),
-    ('train_smt.py', ['--dtype=float64'], SMT, 'dtype=float64: not a valid choice'),
+    slow('train_smt.py', ['--dtype=float64'], SMT, 'dtype=float64: not a valid choice'),
     ('train_smt.py', ['--device=gpu'], SMT, 'device=gpu: not a device'),
     ('train_smt.py', ['--drift_steps=1,x'], SMT, 'drift_steps=1,x: must be comma-separated integers'),
-    ('train_smt.py', ['--eval_windows=0'], SMT, 'eval_windows=0: must be >= 1'),
-    ('train_smt.py', ['--eval_seq_len=0'], SMT, 'eval_seq_len=0: must be >= 1'),
-    ('train_smt.py', ['--batch_size=-2'], SMT, 'batch_size=-2: must be >= 1'),
+    slow('train_smt.py', ['--eval_windows=0'], SMT, 'eval_windows=0: must be >= 1'),
+    slow('train_smt.py', ['--eval_seq_len=0'], SMT, 'eval_seq_len=0: must be >= 1'),
+    slow('train_smt.py', ['--batch_size=-2'], SMT, 'batch_size=-2: must be >= 1'),
     ('train_bptt.py', ['--batch_size=-2'], BPTT, 'batch_size=-2: must be >= 1'),
-    ('train_bptt.py', ['--n_head=0'], BPTT, 'n_head=0: must be >= 1'),
+    slow('train_bptt.py', ['--n_head=0'], BPTT, 'n_head=0: must be >= 1'),
     # values that silently did nothing or the wrong thing
-    ('train_smt.py', ['--gradient_accumulation_steps=0'], SMT, 'gradient_accumulation_steps=0: must be >= 1'),
+    slow('train_smt.py', ['--gradient_accumulation_steps=0'], SMT, 'gradient_accumulation_steps=0: must be >= 1'),
     ('train_smt.py', ['--max_iters=0'], SMT, 'max_iters=0: nothing to train'),
     ('train_bptt.py', ['--max_iters=0'], BPTT, 'max_iters=0: nothing to train'),
-    ('train_smt.py', ['--compile=maybe'], SMT, 'compile=maybe: not a valid choice; use one of auto, True, False'),
-    ('train_smt.py', ['--LOG2E=1.0'], SMT, "unknown config key 'LOG2E'"),
-    ('train_smt.py', ['--init_from='], SMT, 'init_from=: not a valid choice; use one of scratch, resume, auto'),
+    slow('train_smt.py', ['--compile=maybe'], SMT, 'compile=maybe: not a valid choice; use one of auto, True, False'),
+    slow('train_smt.py', ['--LOG2E=1.0'], SMT, "unknown config key 'LOG2E'"),
+    slow('train_smt.py', ['--init_from='], SMT, 'init_from=: not a valid choice; use one of scratch, resume, auto'),
     # the keys of the banded teacher, decoded labels, stateful BPTT and the linear readout
-    ('train_smt.py', ['--band=-1'], SMT, 'band=-1: must be >= 0'),
+    slow('train_smt.py', ['--band=-1'], SMT, 'band=-1: must be >= 0'),
     ('train_smt.py', ['--band=4'], SMT, 'band=4: needs --encoder_type=causal'),
-    ('train_smt.py', ['--decoded_labels=1'], SMT, 'decoded_labels=1: needs --encoder_type=causal'),
+    slow('train_smt.py', ['--decoded_labels=1'], SMT, 'decoded_labels=1: needs --encoder_type=causal'),
     ('train_smt.py', ['--encoder_type=causal', '--labels_per_window=4', '--decoded_labels=5'], SMT,
      'decoded_labels=5: must be in [0, labels_per_window=4]'),
     ('train_bptt.py', ['--reset_prob=1.5'], BPTT, 'reset_prob=1.5: must be in [0.0, 1.0]'),
     ('train_bptt.py', ['--readout=mlp'], BPTT, 'readout=mlp: not a valid choice; use one of decoder, linear'),
-    ('train_bptt.py', ['--stateful=maybe'], BPTT, "config key 'stateful'"),
+    slow('train_bptt.py', ['--stateful=maybe'], BPTT, "config key 'stateful'"),
     ('train_bptt.py', ['--init_from=resume', '--stateful=True'], BPTT, 'stateful: False in the checkpoint, True given'),
     # train_dmt.py (its own table, the keys without the old dmt_ prefix)
-    ('train_dmt.py', ['--max_iters=-1'], None, 'max_iters=-1: must be >= 0'),
+    slow('train_dmt.py', ['--max_iters=-1'], None, 'max_iters=-1: must be >= 0'),
     ('train_dmt.py', ['--max_iters=0'], None, 'max_iters=0: nothing to train'),
     ('train_dmt.py', ['--label_every=0'], None, 'label_every=0: must be in [1, rollout_len=24]'),
-    ('train_dmt.py', ['--start=middle'], None, 'start=middle: not a valid choice; use one of encoder, initial, both'),
-    ('train_dmt.py', ['--w_mse=-1'], None, 'w_mse=-1.0: must be >= 0.0'),
-    ('train_dmt.py', ['--learning_rate=-1'], DMT, 'learning_rate=-1.0: must be >= 0.0'),
-    ('train_dmt.py', ['--init_from='], None, 'init_from=: is empty'),
+    slow('train_dmt.py', ['--start=middle'], None, 'start=middle: not a valid choice; use one of encoder, initial, '
+                                                   'both'),
+    slow('train_dmt.py', ['--w_mse=-1'], None, 'w_mse=-1.0: must be >= 0.0'),
+    slow('train_dmt.py', ['--learning_rate=-1'], DMT, 'learning_rate=-1.0: must be >= 0.0'),
+    slow('train_dmt.py', ['--init_from='], None, 'init_from=: is empty'),
     ('train_dmt.py', ['--overwrite=False'], DMT, 'already holds a checkpoint (iteration 2 of train_dmt.py); continue '
                                                  'it with --init_from=resume, replace it with --overwrite=True'),
     ('train_dmt.py', ['--init_from=resume'], SMT, 'was made by train_smt.py (smt checkpoint); resume it with '
                                                   'train_smt.py'),
     ('train_dmt.py', ['--init_from=resume', '--max_iters=1'], DMT, 'max_iters=1 is below the iteration of'),
-    ('train_dmt.py', ['--init_from=resume'], 'random', 'is corrupted or not a checkpoint'),
-    ('train_dmt.py', ['--rollout_len=100000', '--label_every=1'], None,
-     'the train split of the data has'),
+    slow('train_dmt.py', ['--init_from=resume'], 'random', 'is corrupted or not a checkpoint'),
+    ('train_dmt.py', ['--rollout_len=100000', '--label_every=1'], None, 'the train split of the data has'),
     ('train_bptt.py', ['--init_from=scratc'], BPTT, 'init_from=scratc: not a valid choice'),
     # two runs, one out_dir; checkpoints
     ('train_smt.py', ['--init_from=scratch'], SMT, 'already holds a checkpoint (iteration 6 of train_smt.py); continue '
                                                    'it with --init_from=resume, replace it with --overwrite=True'),
-    ('train_bptt.py', ['--init_from=scratch'], BPTT, 'already holds a checkpoint (iteration 2 of train_bptt.py)'),
+    slow('train_bptt.py', ['--init_from=scratch'], BPTT, 'already holds a checkpoint (iteration 2 of train_bptt.py)'),
     ('train_smt.py', ['--init_from=resume'], BPTT, 'was made by train_bptt.py (bptt checkpoint); resume it with '
                                                    'train_bptt.py'),
-    ('train_bptt.py', ['--init_from=resume'], SMT, 'was made by train_smt.py (smt checkpoint); resume it with '
-                                                   'train_smt.py'),
+    slow('train_bptt.py', ['--init_from=resume'], SMT, 'was made by train_smt.py (smt checkpoint); resume it '
+                                                       'with train_smt.py'),
     ('train_smt.py', ['--init_from=resume'], DMT, 'was made by train_dmt.py (dmt checkpoint); resume it with '
                                                   'train_dmt.py'),
-    ('train_smt.py', ['--init_from=resume', '--d_model=64'], SMT, 'd_model: 32 in the checkpoint, 64 given; resume with '
-                                                                  '--d_model=32'),
-    ('train_bptt.py', ['--init_from=resume', '--n_mem=4'], BPTT, 'n_mem: 2 in the checkpoint, 4 given'),
+    ('train_smt.py', ['--init_from=resume', '--d_model=64'], SMT, 'd_model: 32 in the checkpoint, 64 given; resume '
+                                                                  'with --d_model=32'),
+    slow('train_bptt.py', ['--init_from=resume', '--n_mem=4'], BPTT, 'n_mem: 2 in the checkpoint, 4 given'),
     ('train_smt.py', ['--init_from=resume'], 'empty', 'is empty (0 bytes): corrupted or not a checkpoint'),
     ('train_smt.py', ['--init_from=resume'], 'random', 'is corrupted or not a checkpoint'),
     ('train_smt.py', ['--init_from=resume', '--max_iters=3'], SMT, 'max_iters=3 is below the iteration of'),
     ('train_smt.py', ['--init_from=resume'], None, 'no checkpoint at'),
     # data too short for a window: the split and the key are named
-    ('train_smt.py', ['--eval_seq_len=100000'], None, 'fewer than one window of 100000 (eval_seq_len); lower eval_seq_len'),
-    ('train_bptt.py', ['--block_size=100000'], None, 'the train split of the data has'),
+    ('train_smt.py', ['--eval_seq_len=100000'], None, 'fewer than one window of 100000 (eval_seq_len); lower '
+                                                      'eval_seq_len'),
+    slow('train_bptt.py', ['--block_size=100000'], None, 'the train split of the data has'),
     # sample.py
     ('sample.py', ['--num_samples=0'], SMT, 'num_samples=0: must be >= 1'),
-    ('sample.py', ['--top_k=-1'], SMT, 'top_k=-1: must be >= 0'),
-    ('sample.py', ['--max_new_tokens=-1'], SMT, 'max_new_tokens=-1: must be >= 0'),
+    slow('sample.py', ['--top_k=-1'], SMT, 'top_k=-1: must be >= 0'),
+    slow('sample.py', ['--max_new_tokens=-1'], SMT, 'max_new_tokens=-1: must be >= 0'),
     ('sample.py', ['--start=FILE:no/such/prompt.txt'], SMT, 'start=FILE:no/such/prompt.txt: no such file'),
-    ('sample.py', [], 'random', 'is corrupted or not a checkpoint'),
+    slow('sample.py', [], 'random', 'is corrupted or not a checkpoint'),
     # eval.py
     ('eval.py', ['--LOG2E=1.0'], SMT, "unknown config key 'LOG2E'"),
-    ('eval.py', ['--n_seqs=0'], SMT, 'n_seqs=0: must be >= 1'),
+    slow('eval.py', ['--n_seqs=0'], SMT, 'n_seqs=0: must be >= 1'),
     ('eval.py', ['--json=no/such/folder/e.json'], SMT, 'json=no/such/folder/e.json: its folder does not exist'),
 ]
 
 
-@pytest.mark.parametrize('script, extra, holds, message', CASES,
-                         ids=[f"{c[0][:-3]}{''.join(c[1]) or '-' + str(c[2])}" for c in CASES])
+@pytest.mark.parametrize('script, extra, holds, message', [
+    pytest.param(*c, id=f"{c[0][:-3]}{''.join(c[1]) or '-' + str(c[2])}",
+                 marks=[pytest.mark.slow] if isinstance(c, _Slow) else []) for c in CASES])
 def test_one_line_error_and_nothing_changed(script, extra, holds, message, tiny_data, tiny_ckpt, bptt_small,
                                            dmt_small, tmp_path):
     out = out_dir_with(holds, tmp_path, tiny_ckpt, bptt_small, dmt_small)
