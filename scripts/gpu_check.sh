@@ -51,16 +51,18 @@ pickle.dump({'vocab_size': 256, 'tokenizer': 'bytes'}, open(os.path.join(d, 'met
 EOF
 step train 90 python train_smt.py config/lm.py --dataset="$DATA" --out_dir="${TMPDIR:-/tmp}/smt_gpu_check_out" \
     --encoder_type=causal --labels_per_window=64 --batch_size=32 --max_iters=100 --eval_interval=100 \
-    --log_interval=20 --eval_windows=64 --eval_seqs=8 --eval_seq_len=256 --compile=True --dtype=bfloat16
+    --log_interval=20 --eval_windows=64 --eval_seqs=8 --eval_seq_len=256 --compile=True --dtype=bfloat16 \
+    --overwrite=True
 
 # 3. the other trainers on the GPU: BPTT with the cuDNN GRU (compile_parts keeps cuDNN eager), and DMT from the
 #    SMT checkpoint just written (eager: a rollout of Td sequential steps)
 step bptt_gru 60 python train_bptt.py --dataset="$DATA" --out_dir="${TMPDIR:-/tmp}/smt_gpu_check_bptt" --backbone=gru \
     --batch_size=64 --max_iters=60 --eval_interval=60 --log_interval=20 --eval_seqs=8 --eval_seq_len=256 \
-    --compile=True --dtype=bfloat16
+    --compile=True --dtype=bfloat16 --overwrite=True
 step dmt 60 python train_dmt.py --init_from="${TMPDIR:-/tmp}/smt_gpu_check_out/ckpt.pt" \
     --out_dir="${TMPDIR:-/tmp}/smt_gpu_check_dmt" --max_iters=20 --batch_size=32 --rollout_len=256 --label_every=16 \
-    --learning_rate=3e-5 --eval_interval=20 --log_interval=5 --eval_seqs=8 --eval_seq_len=512 --dtype=bfloat16
+    --learning_rate=3e-5 --eval_interval=20 --log_interval=5 --eval_seqs=8 --eval_seq_len=512 --dtype=bfloat16 \
+    --overwrite=True
 
 # 4. bench.py at the reference sizes
 step bench_T256 60 python bench.py --sizes=reference --lengths=256 --warmup=2 --iters=3 --compile=True
