@@ -218,13 +218,13 @@ class SMTObjective(nn.Module):
     labels (label_valid). The causal encoder's m_{t+1} is the past up to x_{t+1} from the same window start (one
     token longer), where the reference slides its window by one."""
 
-    def __init__(self, teacher, rnn, w_dec=1.0, w_dyn=0.1, w_unif=0.001, labels_per_window=1):
+    def __init__(self, teacher, rnn, w_dec=1.0, w_dyn=0.1, w_unif=0.001, labels_per_window=1, w_next=1.0):
         super().__init__()
         if labels_per_window != 1 and teacher.cfg.encoder_type != 'causal':
             raise ValueError("labels_per_window > 1 needs encoder_type='causal'")
         assert 1 <= labels_per_window <= teacher.cfg.context_len
         self.teacher, self.rnn = teacher, rnn
-        self.w_dec, self.w_dyn, self.w_unif = w_dec, w_dyn, w_unif
+        self.w_dec, self.w_dyn, self.w_unif, self.w_next = w_dec, w_dyn, w_unif, w_next
         self.labels = labels_per_window
 
     def forward(self, x, y, n_ctx, unif_idx, dec_idx=None):
@@ -240,7 +240,7 @@ class SMTObjective(nn.Module):
         # the same window slid by one: the past now ends at x_{t+1} (and grows by one if it was short)
         m_next = self.teacher.encode(x[:, 1:Tc + 1], torch.clamp(n_ctx + 1, max=Tc))
         logits = self.teacher.decode(m_t, x[:, Tc:Tc + Tf - 1])  # predicts y_t .. y_{t+Tf-1}
-        l_dec = F.cross_entropy(logits.float().flatten(0, 1), y[:, Tc - 1:Tc - 1 + Tf].flatten(), ignore_index=-1)
+        l_dec = self.dec_loss(logits, y[:, Tc - 1:Tc - 1 + Tf])
         l_dyn = F.mse_loss(self.rnn.step(m_t, x[:, Tc]).float(), m_next.float())
         l_unif = uniformity_loss(m_t[unif_idx // K, unif_idx % K])
         return self.combine(l_dec, l_dyn, l_unif, l_dyn.detach() / m_next.detach().float().pow(2).mean())
@@ -263,7 +263,7 @@ class SMTObjective(nn.Module):
         targets = y.gather(1, (p_dec[..., None] + torch.arange(Tf, device=x.device)).view(B, -1)).view(B, D, Tf)
         targets = torch.where(valid_dec[..., None], targets, -1)  # y_p .. y_{p+Tf-1}, real labels only
         logits = self.teacher.decode(m_dec.flatten(0, 1), future.view(B * D, Tf - 1))
-        l_dec = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-1)
+        l_dec = self.dec_loss(logits, targets.view(B * D, Tf))
         # one step from each label, all L*B in one updater call; MSE per transition, averaged over real ones
         err = (self.rnn.step(m_t, x[:, p + 1].flatten()).float() - m_next.float()).pow(2).mean(dim=(-2, -1))
         w = valid.flatten().float()
@@ -271,6 +271,19 @@ class SMTObjective(nn.Module):
         l_unif = uniformity_loss(m_t.reshape(-1, m_t.size(-1))[unif_idx])
         target_sq = (m_next.detach().float().pow(2).mean(dim=(-2, -1)) * w).sum() / w.sum()
         return self.combine(l_dec, l_dyn, l_unif, l_dyn.detach() / target_sq)
+
+    def dec_loss(self, logits, targets):
+        """L_dec: the decoder's CE over its Tf slots, logits (N, Tf, V), targets (N, Tf), -1 ignored. Slot 0 predicts
+        the next token from the memory alone, exactly what the RNN's readout will do; the later slots also read the
+        future inputs, so they lean on the memory less. w_next weighs slot 0 against each later slot (1: all equal,
+        the paper's mean)."""
+        if self.w_next == 1.0:
+            return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-1)
+        ce = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-1, reduction='none')
+        w = torch.ones(targets.size(1), device=targets.device)
+        w[0] = self.w_next
+        w = w * (targets >= 0)
+        return (ce.view(targets.shape) * w).sum() / w.sum()
 
     def combine(self, l_dec, l_dyn, l_unif, dyn_rel):
         loss = self.w_dec * l_dec + self.w_dyn * l_dyn + self.w_unif * l_unif

@@ -68,6 +68,7 @@ context_len = 256  # Tc
 future_len = 64  # Tf
 # SMT objective
 w_dec = 1.0
+w_next = 1.0  # weight of the decoder's first slot (the next token from the memory alone) against each later slot
 w_dyn = 0.1
 w_unif = 0.001
 unif_tokens = 512
@@ -183,7 +184,7 @@ rnn.to(dev)
 # teacher parts (sync_rnn), frozen so they stay out of the optimizer and out of DDP's gradient buckets
 rnn.m0.requires_grad_(False)
 rnn.readout.requires_grad_(False)
-smt = SMTObjective(teacher, rnn, w_dec, w_dyn, w_unif, labels_per_window)
+smt = SMTObjective(teacher, rnn, w_dec, w_dyn, w_unif, labels_per_window, w_next)
 optimizer = make_optimizer(smt.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
 if ckpt is not None:
     optimizer.load_state_dict(ckpt['optimizer'])
