@@ -10,10 +10,11 @@ JSON file. Optionally sweeps one config key over values, passed to every run (a 
     python compare.py --args="--batch_size=16 --device=cpu"          # extra overrides for every trainer run
     python compare.py --task=retrieval --lengths=64,128,256,512 --backbones=gru   # a synthetic probe over lengths
 
-Each run trains from scratch with a constant learning rate after a short warmup (a cosine schedule needs to know
-where it ends, and under a time budget it does not), evaluates and saves when max_time seconds of training are
-spent (evaluations excluded); the cell reports eval.py's bits/token and the run's wall time. Logs, checkpoints and
-eval JSON of each run stay in out_dir/<backbone>-<method>[-<key>=<value>]/.
+Each run trains from scratch and evaluates and saves when max_time seconds of training are spent (evaluations
+excluded); its cosine schedule is keyed to that budget, so every run anneals. The SMT cell is the recipe, SMT then DMT:
+SMT for (1 - dmt_frac) of the budget, then train_dmt.py from its checkpoint for dmt_frac of it. The BPTT cell is the
+stronger BPTT (bptt_args: stateful truncated BPTT by default). The cell reports eval.py's bits/token and the wall time.
+Logs, checkpoints and eval JSON of each run stay in out_dir/<backbone>-<method>[-<key>=<value>]/ (DMT's in dmt/).
 """
 import json
 import os
@@ -27,11 +28,14 @@ from model import BACKBONES
 out_dir = 'out-compare'
 backbones = ','.join(BACKBONES)
 methods = 'smt,bptt'
-max_time = 600.0  # seconds of training per run (the trainers' max_time)
-warmup_iters = 100  # linear warmup, then constant learning rate
+max_time = 600.0  # seconds of training per cell (the trainers' max_time; an SMT cell splits it with DMT)
+dmt_frac = 0.25  # share of an SMT cell's budget that DMT gets after SMT (0: SMT alone)
+bptt_args = '--stateful=True'  # the BPTT cell: stateful truncated BPTT, the stronger baseline here
+dmt_args = ''  # extra --key=value overrides for the DMT runs (the model and data come from the SMT checkpoint)
 sweep = ''  # 'key:v1,v2,...' -> one run per value with --key=value for every trainer; 'smt_key/bptt_key:...'
 smt_config = 'config/shakespeare.py'
 bptt_config = 'config/shakespeare_bptt.py'
+dmt_config = 'config/shakespeare_dmt.py'
 args = ''  # extra --key=value overrides for every trainer run, separated by spaces
 task = ''  # a synthetic probe (data/synthetic): sweep its episode length over `lengths`, report accuracy, plot
 lengths = '64,128,256,512'
@@ -51,6 +55,8 @@ bad = [b for b in backbones.split(',') if b not in BACKBONES] + [m for m in meth
 if bad:
     configurator.fail(f"unknown backbone or method {', '.join(bad)}; backbones: {', '.join(BACKBONES)}; methods: "
                       f"{', '.join(CONFIGS)}")
+if not 0 <= dmt_frac < 1:
+    configurator.fail(f"dmt_frac must be in [0, 1) (the share of an SMT cell's budget DMT gets), got {dmt_frac}")
 if max_time <= 0:
     configurator.fail(f"max_time must be > 0 seconds (the budget every run gets), got {max_time}")
 if sweep and (':' not in sweep or not sweep.split(':', 1)[1] or sweep.split(':', 1)[0].count('/') > 1):
@@ -99,15 +105,25 @@ for i, (value, backbone, method) in enumerate(runs):
     done = time.time() - t_start
     eta = f", eta {(done / i) * (len(runs) - i) / 60:.1f} min" if i else ''
     print(f"[{i + 1}/{len(runs)}] {tag}: training ({done / 60:.1f} min elapsed{eta})", flush=True)
+    budget = max_time * (1 - dmt_frac) if method == 'smt' else max_time
     cmd = [sys.executable, f'train_{method}.py', CONFIGS[method], f'--backbone={backbone}', f'--out_dir={run_dir}',
-           f'--max_time={max_time}', f'--max_iters={BIG}', f'--eval_interval={BIG}', '--lr_decay=constant',
-           f'--warmup_frac={warmup_iters / BIG}', f'--device={device}', '--overwrite=True'] + args.split()
+           f'--max_time={budget}', f'--max_iters={BIG}', f'--eval_interval={BIG}', '--lr_decay=cosine',
+           f'--device={device}', '--overwrite=True'] + (bptt_args.split() if method == 'bptt' else []) + args.split()
     if task:
         cmd += [f'--dataset=synthetic:{task}:{value}'] + ([f'--context_len={value}'] if method == 'smt' else [])
     elif sweep_key:
         cmd.append(f'--{sweep_keys[method]}={value}')
     rec = {'backbone': backbone, 'method': method, 'sweep_key': sweep_key, 'sweep_value': value, 'dir': run_dir}
     rc, wall, tail = run_logged(cmd, os.path.join(run_dir, 'train.log'))
+    ckpt = f'{run_dir}/ckpt.pt'
+    if rc == 0 and method == 'smt' and dmt_frac > 0:  # the recipe's second phase: DMT from the SMT checkpoint
+        print(f"    SMT done ({wall:.0f}s); DMT for {max_time * dmt_frac:.0f}s", flush=True)
+        rc, dmt_wall, tail = run_logged([sys.executable, 'train_dmt.py', dmt_config, f'--init_from={ckpt}',
+                                         f'--out_dir={run_dir}/dmt', f'--max_time={max_time * dmt_frac}',
+                                         f'--max_iters={BIG}', f'--eval_interval={BIG}', f'--device={device}',
+                                         '--overwrite=True'] + dmt_args.split(),
+                                        os.path.join(run_dir, 'dmt.log'))
+        wall, ckpt = wall + dmt_wall, f'{run_dir}/dmt/ckpt.pt'
     rec['train_wall_s'] = wall
     if rc != 0:
         rec['error'] = tail[-1] if tail else f'exit {rc}'
@@ -115,7 +131,7 @@ for i, (value, backbone, method) in enumerate(runs):
         results.append(rec)
         continue
     eval_json = os.path.join(run_dir, 'eval.json')
-    rc, _, tail = run_logged([sys.executable, 'eval.py', f'--ckpt={run_dir}/ckpt.pt', f'--L={0 if task else eval_L}',
+    rc, _, tail = run_logged([sys.executable, 'eval.py', f'--ckpt={ckpt}', f'--L={0 if task else eval_L}',
                               f'--n_seqs={eval_seqs}', f'--json={eval_json}', f'--device={device}'],
                              os.path.join(run_dir, 'eval.log'))
     if rc != 0:
@@ -132,7 +148,8 @@ for i, (value, backbone, method) in enumerate(runs):
 # -----------------------------------------------------------------------------
 # the table: a row per (sweep value,) backbone, a column per method; bits/token of the RNN alone (eval.py)
 method_list = methods.split(',')
-head = ([sweep_key] if sweep_key else []) + ['backbone'] + [m.upper() for m in method_list]
+names = {'smt': f'SMT -> DMT ({1 - dmt_frac:.0%} / {dmt_frac:.0%})' if dmt_frac else 'SMT', 'bptt': 'BPTT'}
+head = ([sweep_key] if sweep_key else []) + ['backbone'] + [names[m] for m in method_list]
 lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
 for value in sweep_values:
     for backbone in backbones.split(','):

@@ -218,21 +218,24 @@ class SMTObjective(nn.Module):
     labels (label_valid). The causal encoder's m_{t+1} is the past up to x_{t+1} from the same window start (one
     token longer), where the reference slides its window by one."""
 
-    def __init__(self, teacher, rnn, w_dec=1.0, w_dyn=0.1, w_unif=0.001, labels_per_window=1):
+    def __init__(self, teacher, rnn, w_dec=1.0, w_dyn=0.1, w_unif=0.001, labels_per_window=1, w_next=1.0,
+                 w_rnn_ce=0.0):
         super().__init__()
         if labels_per_window != 1 and teacher.cfg.encoder_type != 'causal':
             raise ValueError("labels_per_window > 1 needs encoder_type='causal'")
         assert 1 <= labels_per_window <= teacher.cfg.context_len
         self.teacher, self.rnn = teacher, rnn
-        self.w_dec, self.w_dyn, self.w_unif = w_dec, w_dyn, w_unif
+        self.w_dec, self.w_dyn, self.w_unif, self.w_next, self.w_rnn_ce = w_dec, w_dyn, w_unif, w_next, w_rnn_ce
         self.labels = labels_per_window
 
     def forward(self, x, y, n_ctx, unif_idx, dec_idx=None):
         """x, y (B, Tc+Tf): a window of inputs and their next-token targets (-1: ignored), with the present x_t at
         index Tc-1: the past x_{t-Tc+1..t}, then x_{t+1..}. n_ctx (B,): how much of the past is real (its last
         n_ctx[b] tokens); unif_idx: which of the B*L*K labelled memory tokens enter the uniformity loss
-        (uniformity_indices). Returns the weighted loss and its terms (dec, dyn, unif, dyn_rel), detached, for logging:
-        dyn_rel = L_dyn / mean square of the target memory, which a teacher cannot lower by shrinking its memories."""
+        (uniformity_indices). Returns the weighted loss and its terms (dec, dyn, unif, dyn_rel, rnn_ce), detached, for
+        logging: dyn_rel = L_dyn / mean square of the target memory, which a teacher cannot lower by shrinking its
+        memories; rnn_ce = the decoder's next-token CE read from the RNN's one-step memory f(m_t, x_{t+1}) (what the
+        RNN's readout will see), in the loss with weight w_rnn_ce (0: a diagnostic only)."""
         if self.teacher.cfg.encoder_type == 'causal':
             return self.forward_labels(x, y, n_ctx, unif_idx, dec_idx)
         Tc, Tf, K = self.teacher.cfg.context_len, self.teacher.cfg.future_len, self.teacher.cfg.n_mem
@@ -240,10 +243,12 @@ class SMTObjective(nn.Module):
         # the same window slid by one: the past now ends at x_{t+1} (and grows by one if it was short)
         m_next = self.teacher.encode(x[:, 1:Tc + 1], torch.clamp(n_ctx + 1, max=Tc))
         logits = self.teacher.decode(m_t, x[:, Tc:Tc + Tf - 1])  # predicts y_t .. y_{t+Tf-1}
-        l_dec = F.cross_entropy(logits.float().flatten(0, 1), y[:, Tc - 1:Tc - 1 + Tf].flatten(), ignore_index=-1)
-        l_dyn = F.mse_loss(self.rnn.step(m_t, x[:, Tc]).float(), m_next.float())
+        l_dec = self.dec_loss(logits, y[:, Tc - 1:Tc - 1 + Tf])
+        m_pred = self.rnn.step(m_t, x[:, Tc])
+        l_dyn = F.mse_loss(m_pred.float(), m_next.float())
         l_unif = uniformity_loss(m_t[unif_idx // K, unif_idx % K])
-        return self.combine(l_dec, l_dyn, l_unif, l_dyn.detach() / m_next.detach().float().pow(2).mean())
+        return self.combine(l_dec, l_dyn, l_unif, l_dyn.detach() / m_next.detach().float().pow(2).mean(),
+                            self.rnn_ce(m_pred, y[:, Tc]))
 
     def forward_labels(self, x, y, n_ctx, unif_idx, dec_idx=None):
         """dec_idx (B, D): which of each window's L labels the decoder reads (D <= L; None: all). The decoder costs
@@ -263,18 +268,48 @@ class SMTObjective(nn.Module):
         targets = y.gather(1, (p_dec[..., None] + torch.arange(Tf, device=x.device)).view(B, -1)).view(B, D, Tf)
         targets = torch.where(valid_dec[..., None], targets, -1)  # y_p .. y_{p+Tf-1}, real labels only
         logits = self.teacher.decode(m_dec.flatten(0, 1), future.view(B * D, Tf - 1))
-        l_dec = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-1)
+        l_dec = self.dec_loss(logits, targets.view(B * D, Tf))
         # one step from each label, all L*B in one updater call; MSE per transition, averaged over real ones
-        err = (self.rnn.step(m_t, x[:, p + 1].flatten()).float() - m_next.float()).pow(2).mean(dim=(-2, -1))
+        m_pred = self.rnn.step(m_t, x[:, p + 1].flatten())
+        err = (m_pred.float() - m_next.float()).pow(2).mean(dim=(-2, -1))
         w = valid.flatten().float()
         l_dyn = (err * w).sum() / w.sum()
         l_unif = uniformity_loss(m_t.reshape(-1, m_t.size(-1))[unif_idx])
         target_sq = (m_next.detach().float().pow(2).mean(dim=(-2, -1)) * w).sum() / w.sum()
-        return self.combine(l_dec, l_dyn, l_unif, l_dyn.detach() / target_sq)
+        # the RNN's next-token CE from its one-step memories, on the decoded labels only (it costs a decoder pass)
+        m_pred = m_pred.view(B, L, K, -1)
+        if dec_idx is not None:
+            m_pred = m_pred.gather(1, dec_idx[:, :, None, None].expand(-1, -1, K, m_pred.size(-1)))
+        next_y = torch.where(valid_dec, y.gather(1, p_dec + 1), -1)  # the target after x_{p+1}
+        return self.combine(l_dec, l_dyn, l_unif, l_dyn.detach() / target_sq,
+                            self.rnn_ce(m_pred.flatten(0, 1), next_y.flatten()))
 
-    def combine(self, l_dec, l_dyn, l_unif, dyn_rel):
+    def rnn_ce(self, m_pred, targets):
+        """The decoder's next-token CE (its first slot) read from the RNN's one-step memories m_pred (N, K, d). With
+        w_rnn_ce > 0 its gradient trains the RNN to step into memories the decoder (its future readout) reads well,
+        and the decoder to read them; otherwise it is only logged, and costs no backward pass."""
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.w_rnn_ce > 0):
+            logits = self.teacher.decode(m_pred, targets.new_zeros(m_pred.size(0), 0))[:, 0]
+            return F.cross_entropy(logits.float(), targets, ignore_index=-1)
+
+    def dec_loss(self, logits, targets):
+        """L_dec: the decoder's CE over its Tf slots, logits (N, Tf, V), targets (N, Tf), -1 ignored. Slot 0 predicts
+        the next token from the memory alone, exactly what the RNN's readout will do; the later slots also read the
+        future inputs, so they lean on the memory less. w_next weighs slot 0 against each later slot (1: all equal,
+        the paper's mean)."""
+        if self.w_next == 1.0:
+            return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-1)
+        ce = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-1, reduction='none')
+        w = torch.ones(targets.size(1), device=targets.device)
+        w[0] = self.w_next
+        w = w * (targets >= 0)
+        return (ce.view(targets.shape) * w).sum() / w.sum()
+
+    def combine(self, l_dec, l_dyn, l_unif, dyn_rel, rnn_ce):
         loss = self.w_dec * l_dec + self.w_dyn * l_dyn + self.w_unif * l_unif
-        return loss, torch.stack([l_dec, l_dyn, l_unif, dyn_rel]).detach()
+        if self.w_rnn_ce > 0:
+            loss = loss + self.w_rnn_ce * rnn_ce
+        return loss, torch.stack([l_dec, l_dyn, l_unif, dyn_rel, rnn_ce.detach()]).detach()
 
 
 def smt_flops_per_window(cfg, step_flops, labels_per_window=1):

@@ -5,12 +5,19 @@ line per method (trainer and backbone). compare.py calls plot_results; it also r
     python plot.py --results=out-compare/results.json --png=out-compare/plot.png
     python plot.py --results=results.jsonl --x_key=L --metric=bits
 
+Learning curves from the trainers' logs (their eval lines carry the training seconds so far): bits/token of the RNN
+alone against training seconds, one line per run; a run of several phases (SMT, then DMT) joins its logs with '+',
+each phase's clock starting where the last one ended:
+
+    python plot.py --curves="SMT -> DMT=smt.log+dmt.log;BPTT=bptt.log" --png=curves.png
+
 A result is a dict with at least "trainer", "backbone", "dataset" and "rnn": {"bits", "acc", ...}, plus the swept
 key (default "L"; looked up at the top level, then in "rnn", then in "config"). acc is null on data without targets
 marked for accuracy; metric='auto' plots accuracy when every result has it, else bits.
 """
 import json
 import os
+import re
 import sys
 
 import configurator
@@ -90,6 +97,45 @@ def plot_results(results, png, x_key='L', metric='auto', title=None):
     return '\n'.join(lines) + '\n'
 
 
+EVAL_LINE = re.compile(r'^eval (\d+) \((\w+), ([\d.]+) s\): rnn ([\d.]+)', re.M)
+
+
+def read_curve(log_paths):
+    """[(training seconds, bits/token of the RNN alone)] from trainer logs read in order, one phase after another."""
+    points, offset = [], 0.0
+    for path in log_paths:
+        with open(path) as f:
+            phase = [(offset + float(m.group(3)), float(m.group(4))) for m in EVAL_LINE.finditer(f.read())]
+        if not phase:
+            raise ValueError(f"{path} has no eval lines with training seconds")
+        points += phase
+        offset = phase[-1][0]
+    return points
+
+
+def plot_curves(curves, png, title=None):
+    """curves: {label: [(seconds, bits)]} -> a PNG of bits/token against training seconds, and a markdown table of
+    each curve's last point."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    lines = ['| run | training seconds | bits/token (RNN alone) |', '|---|---|---|']
+    for label, pts in curves.items():
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker='o', label=label)
+        lines.append(f"| {label} | {pts[-1][0]:.0f} | {pts[-1][1]:.4f} |")
+    ax.set_xlabel('training seconds (evaluations excluded)')
+    ax.set_ylabel('bits/token, RNN alone from its initial memory')
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    return '\n'.join(lines) + '\n'
+
+
 def read_results(path):
     """A JSON list of results, or JSON lines (one result per line)."""
     with open(path) as f:
@@ -108,7 +154,18 @@ if __name__ == '__main__':
     x_key = 'L'
     metric = 'auto'  # 'auto', 'acc' or 'bits'
     title = ''
+    curves = ''  # 'label=log[+log...];label=log...': learning curves from trainer logs (then --png is required)
     configurator.load(globals(), sys.argv[1:])
+    if curves:
+        if not png:
+            configurator.fail("name the figure: python plot.py --curves=... --png=PATH")
+        try:
+            runs = {label: read_curve(logs.split('+')) for label, logs in
+                    (item.split('=', 1) for item in curves.split(';') if item.strip())}
+            print(plot_curves(runs, png, title or None) + f"wrote {png}")
+        except (OSError, ValueError) as e:
+            configurator.fail(f"cannot plot the curves: {e}")
+        sys.exit(0)
     if not results:
         configurator.fail("name the results: python plot.py --results=PATH (a JSON list or JSON lines)")
     if not os.path.isfile(results):

@@ -71,6 +71,8 @@ context_len = 256  # Tc
 future_len = 64  # Tf
 # SMT objective
 w_dec = 1.0
+w_next = 1.0  # weight of the decoder's first slot (the next token from the memory alone) against each later slot
+w_rnn_ce = 0.0  # weight of the decoder's next-token CE read from the RNN's one-step memories (0: logged only)
 w_dyn = 0.1
 w_unif = 0.001
 unif_tokens = 512
@@ -124,7 +126,8 @@ RULES = {  # every key, checked before any work: 'error: key=value: what is wron
                                  f"{CAUSAL} (it picks among a causal window's labels)", "add --encoder_type=causal")],
     'band': [at_least(0), satisfies(lambda v, c: v == 0 or c['encoder_type'] == 'causal',
                                     f"{CAUSAL} (0: no band)", "add --encoder_type=causal, or use band=0")],
-    'w_dec': at_least(0.0), 'w_dyn': at_least(0.0), 'w_unif': at_least(0.0),
+    'w_dec': at_least(0.0), 'w_dyn': at_least(0.0), 'w_unif': at_least(0.0), 'w_next': at_least(0.0),
+    'w_rnn_ce': at_least(0.0),
     'unif_tokens': satisfies(lambda v, c: v >= 2 and c['n_mem'] * c['batch_size'] >= 2,
                              "the uniformity loss needs at least two memory tokens",
                              "use unif_tokens >= 2 and n_mem * batch_size >= 2"),
@@ -204,7 +207,7 @@ rnn.to(dev)
 # teacher parts (sync_rnn), frozen so they stay out of the optimizer and out of DDP's gradient buckets
 rnn.m0.requires_grad_(False)
 rnn.readout.requires_grad_(False)
-smt = SMTObjective(teacher, rnn, w_dec, w_dyn, w_unif, labels_per_window)
+smt = SMTObjective(teacher, rnn, w_dec, w_dyn, w_unif, labels_per_window, w_next, w_rnn_ce)
 optimizer = make_optimizer(smt.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
 if ckpt is not None:
     optimizer.load_state_dict(ckpt['optimizer'])
@@ -235,7 +238,7 @@ def evaluate():
     initial memory and from the teacher's memory of the first Tc tokens, and the drift of both rollouts)."""
     smt.eval()
     sync_rnn()
-    sums = torch.zeros(5, dtype=torch.float64)  # dec, dyn, unif, dyn_rel (each x windows), windows
+    sums = torch.zeros(6, dtype=torch.float64)  # dec, dyn, unif, dyn_rel, rnn_ce (each x windows), windows
     mine = list(range(sys_['rank'], eval_windows, sys_['world_size']))
     for i in range(0, len(mine), batch_size):
         x, y, n_ctx = (v[mine[i:i + batch_size]].to(dev) for v in val_windows)
@@ -243,10 +246,10 @@ def evaluate():
                                  torch.Generator().manual_seed(0)).to(dev)
         with ctx:
             _, terms = smt(x, y, n_ctx, idx)
-        sums[:4] += terms.double().cpu() * x.size(0)
-        sums[4] += x.size(0)
+        sums[:5] += terms.double().cpu() * x.size(0)
+        sums[5] += x.size(0)
     s = all_reduce_sum(sums.to(dev), sys_).cpu().tolist()
-    val = dict(dec=s[0] / s[4], dyn=s[1] / s[4], unif=s[2] / s[4], dyn_rel=s[3] / s[4],
+    val = dict(dec=s[0] / s[5], dyn=s[1] / s[5], unif=s[2] / s[5], dyn_rel=s[3] / s[5], rnn_ce=s[4] / s[5],
                teacher_bits=teacher_window_bits(teacher, val_windows, sys_, ctx, batch_size),
                **rnn_report(rnn, val_x, val_y, sys_, ctx, batch_size, teacher, DRIFT_STEPS))
     smt.train()
@@ -296,7 +299,7 @@ while True:
     set_lr(optimizer, lr)
 
     # one optimisation step over the global batch; this process takes its share of the micro-batches
-    terms = torch.zeros(4, device=dev)
+    terms = torch.zeros(5, device=dev)
     n_trans = 0  # real labelled transitions trained by this process in this iteration
     for index, rows in micro_steps(train_step, plan, sys_):
         *inputs, n = get_batch(iter_num, index, rows)
@@ -314,17 +317,18 @@ while True:
 
     dt = clock.tick(iter_num, start_iter)
     if iter_num % log_interval == 0:
-        dec, dyn, unif, dyn_rel = all_reduce_sum(terms, sys_).div(sys_['world_size']).tolist()  # every rank takes part
-        check_finite(dict(dec=dec, dyn=dyn, unif=unif, dyn_rel=dyn_rel), iter_num, 'the train loss',
+        dec, dyn, unif, dyn_rel, rnn_ce = all_reduce_sum(terms, sys_).div(sys_['world_size']).tolist()  # all ranks
+        check_finite(dict(dec=dec, dyn=dyn, unif=unif, dyn_rel=dyn_rel, rnn_ce=rnn_ce), iter_num, 'the train loss',
                      f"learning_rate={learning_rate}", sys_['dtype'], out_dir)
         if master:
-            loss_val = w_dec * dec + w_dyn * dyn + w_unif * unif
+            loss_val = w_dec * dec + w_dyn * dyn + w_unif * unif + w_rnn_ce * rnn_ce
             tok_s, mfu = rates(dt, rows_per_iter * window, flops_per_iter, peak)
             trans_s = n_trans * sys_['world_size'] / dt  # real labelled transitions
-            print(f"iter {iter_num}: loss {loss_val:.4f} (smt: dec {dec:.4f} dyn {dyn:.5f} (rel {dyn_rel:.4f}) unif {unif:.3f}) | "
+            print(f"iter {iter_num}: loss {loss_val:.4f} (smt: dec {dec:.4f} dyn {dyn:.5f} (rel {dyn_rel:.4f}) unif {unif:.3f} rnn_ce {rnn_ce:.4f}) | "
                   f"{tok_s:,.0f} tok/s {trans_s:,.0f} trans/s | mfu {mfu} | lr {lr:.2e} | {dt * 1000:.0f} ms | "
                   f"eta {clock.eta(iter_num, max_iters, max_time)}")
             logger.log({'train/loss': loss_val, 'train/dec': dec, 'train/dyn': dyn, 'train/dyn_rel': dyn_rel,
+                        'train/rnn_ce': rnn_ce,
                         'train/unif': unif, 'lr': lr,
                         'tokens_per_s': tok_s, 'transitions_per_s': trans_s, 'grad_norm/rnn': rnn_norm.item(),
                         'grad_norm/teacher': teacher_norm.item()}, step=iter_num)

@@ -20,6 +20,21 @@ def test_compare_one_run(tiny_data, tmp_path):
     assert r['eval']['L'] == 32 and r['eval']['trainer'] == 'bptt'
 
 
+def test_compare_smt_cell_is_smt_then_dmt(tiny_data, tmp_path):
+    """The SMT column is the recipe: SMT for 1 - dmt_frac of the budget, then DMT from its checkpoint; eval.py scores
+    the DMT checkpoint."""
+    from conftest import TINY
+    smt_args = ' '.join(a for a in TINY if 'eval' not in a and 'log' not in a)
+    p = run(['compare.py', '--max_time=2', '--dmt_frac=0.5', '--backbones=transformer', '--methods=smt',
+             f'--out_dir={tmp_path}', '--eval_seqs=4', '--eval_L=32', f"--args=--dataset={tiny_data} {smt_args}",
+             '--dmt_args=--batch_size=4 --rollout_len=8 --eval_seqs=4 --eval_seq_len=32', '--device=cpu'])
+    assert 'DMT for 1s' in p.stdout
+    table = (tmp_path / 'table.md').read_text()
+    assert table.startswith('| backbone | SMT -> DMT (50% / 50%) |') and 'failed' not in table, table
+    (r,) = json.loads((tmp_path / 'results.json').read_text())['runs']
+    assert r['eval']['trainer'] == 'dmt' and (tmp_path / 'transformer-smt' / 'dmt' / 'ckpt.pt').exists()
+
+
 def test_compare_mistakes_give_one_line_errors(tmp_path):
     assert 'unknown backbone or method' in user_error(['compare.py', '--backbones=rwkv', f'--out_dir={tmp_path}'])
     assert 'max_time must be > 0' in user_error(['compare.py', '--max_time=0', f'--out_dir={tmp_path}'])
@@ -33,6 +48,6 @@ def test_compare_writes_the_table(tiny_data, tmp_path):
              '--device=cpu'])
     assert '[4/4] mingru-bptt' in p.stdout
     table = (tmp_path / 'table.md').read_text()
-    assert table.startswith('| backbone | SMT | BPTT |') and 'failed' not in table, table
+    assert table.startswith('| backbone | SMT -> DMT (75% / 25%) | BPTT |') and 'failed' not in table, table
     runs = json.loads((tmp_path / 'results.json').read_text())['runs']
     assert len(runs) == 4 and all(r['eval']['L'] == 32 for r in runs)

@@ -31,3 +31,20 @@ def test_plot_script(tmp_path):
     p = run([os.path.join(ROOT, 'plot.py'), f'--results={path}'])
     assert (tmp_path / 'r.png').read_bytes().startswith(PNG_MAGIC) and '| smt (gru) |' in (tmp_path / 'r.md').read_text()
     assert 'smt (gru)' in p.stdout
+
+
+def test_learning_curves_from_trainer_logs(tmp_path):
+    """plot.py --curves: bits of the RNN alone against training seconds; a second phase's clock starts where the first
+    ended (SMT then DMT on one axis)."""
+    from plot import read_curve
+    (tmp_path / 'smt.log').write_text("iter 10: loss 3\neval 100 (smt, 60.0 s): rnn 3.5000 bits/token (alone)\n"
+                                      "eval 200 (smt, 120.5 s): rnn 3.1000 bits/token (alone)\n")
+    (tmp_path / 'dmt.log').write_text("eval 0 (dmt, 0.0 s): rnn 3.1000 bits/token\neval 50 (dmt, 30.0 s): rnn 3.0 x\n")
+    (tmp_path / 'bptt.log').write_text("eval 300 (bptt, 150.0 s): rnn 3.2000 bits/token (alone)\n")
+    assert read_curve([tmp_path / 'smt.log', tmp_path / 'dmt.log']) == [(60.0, 3.5), (120.5, 3.1), (120.5, 3.1),
+                                                                           (150.5, 3.0)]
+    png = tmp_path / 'c.png'
+    p = run([os.path.join(ROOT, 'plot.py'), f"--curves=SMT -> DMT={tmp_path / 'smt.log'}+{tmp_path / 'dmt.log'};"
+             f"BPTT={tmp_path / 'bptt.log'}", f'--png={png}'])
+    assert png.read_bytes().startswith(PNG_MAGIC)
+    assert '| SMT -> DMT | 150 | 3.0000 |' in p.stdout and '| BPTT | 150 | 3.2000 |' in p.stdout

@@ -80,3 +80,39 @@ def test_relative_dyn_loss_is_scale_free():
         m_next = teacher.encode(x[:, 1:9], torch.clamp(n_ctx + 1, max=8))
     torch.testing.assert_close(terms[3], terms[1] / m_next.pow(2).mean())
     assert m_next.pow(2).mean() < 0.9  # tanh memories: the ratio is not the loss itself
+
+
+def test_next_slot_weight():
+    """w_next weighs the decoder's first slot (the next token from the memory alone) against the later ones; 1 is the
+    plain mean over every target."""
+    teacher, rnn = tiny_models()
+    x, y, n_ctx, idx = batch()
+    y = y.clone()
+    y[0, 9] = -1  # an ignored target in a later slot
+    logits = teacher.decode(teacher.encode(x[:, :8], n_ctx), x[:, 8:10])
+    ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y[:, 7:10].flatten(), ignore_index=-1,
+                                           reduction='none').view(4, 3)
+    w = torch.tensor([3.0, 1.0, 1.0]).expand(4, 3) * (y[:, 7:10] >= 0)
+    _, terms = SMTObjective(teacher, rnn, w_next=3.0)(x, y, n_ctx, idx)
+    torch.testing.assert_close(terms[0], (ce * w).sum() / w.sum())
+    _, plain = SMTObjective(teacher, rnn)(x, y, n_ctx, idx)
+    torch.testing.assert_close(plain[0], ce[y[:, 7:10] >= 0].mean())
+
+
+def test_rnn_ce_reads_the_rnn_one_step_memory():
+    """rnn_ce: the decoder's next-token CE from f(m_t, x_{t+1}); logged always, trained only with w_rnn_ce > 0."""
+    teacher, rnn = tiny_models()
+    x, y, n_ctx, idx = batch()
+    _, terms = SMTObjective(teacher, rnn)(x, y, n_ctx, idx)
+    with torch.no_grad():
+        m_pred = rnn.step(teacher.encode(x[:, :8], n_ctx), x[:, 8])
+        want = torch.nn.functional.cross_entropy(teacher.decode(m_pred, x[:, :0])[:, 0], y[:, 8])
+    torch.testing.assert_close(terms[4], want)
+    for w, trained in ((0.0, False), (1.0, True)):
+        rnn.zero_grad()
+        loss, _ = SMTObjective(teacher, rnn, w_dec=0.0, w_dyn=0.0, w_unif=0.0, w_rnn_ce=w)(x, y, n_ctx, idx)
+        if trained:
+            loss.backward()
+            assert rnn.wte.weight.grad.abs().sum() > 0
+        else:
+            assert not loss.requires_grad or loss.grad_fn is None or loss.item() == 0.0
