@@ -290,7 +290,8 @@ class SMTObjective(nn.Module):
         and the decoder to read them; otherwise it is only logged, and costs no backward pass."""
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.w_rnn_ce > 0):
             logits = self.teacher.decode(m_pred, targets.new_zeros(m_pred.size(0), 0))[:, 0]
-            return F.cross_entropy(logits.float(), targets, ignore_index=-1)
+            nll = F.cross_entropy(logits.float(), targets, ignore_index=-1, reduction='sum')
+            return nll / (targets >= 0).sum().clamp(min=1)  # 0, not nan, when no target is real (sparse tasks)
 
     def dec_loss(self, logits, targets):
         """L_dec: the decoder's CE over its Tf slots, logits (N, Tf, V), targets (N, Tf), -1 ignored. Slot 0 predicts

@@ -253,7 +253,7 @@ while True:
         check_finite(val, iter_num, 'the eval', f"learning_rate={learning_rate}", sys_['dtype'], out_dir)  # no save
         lane_mem_all = all_reduce_sum(lane_mem.to(dev), sys_).cpu()  # each row was filled by one process only
         if master:
-            print(f"eval {iter_num}: {format_rnn_report(val)} | unigram {unigram_bits:.3f} bigram {bigram_bits:.3f}")
+            print(f"eval {iter_num} (bptt, {clock.train_seconds:.1f} s): {format_rnn_report(val)} | unigram {unigram_bits:.3f} bigram {bigram_bits:.3f}")
             logger.log({f'val/{k}': v for k, v in val.items()}, step=iter_num)
             if not eval_only:
                 checkpoint(val)

@@ -144,6 +144,7 @@ Tc, K, d = teacher.cfg.context_len, teacher.cfg.n_mem, teacher.cfg.d_model
 iter_num = 0
 if init_from == 'resume':
     iter_num = ckpt['iter_num'] if eval_only else check_resume_iters(ckpt, max_iters, 'max_iters', f"{out_dir}/ckpt.pt")
+resumed_seconds = ckpt.get('train_seconds', 0.0) if init_from == 'resume' else 0.0  # the time budget continues
 smt_iter_num = ckpt.get('smt_iter_num', ckpt['iter_num'])  # how long the RNN was trained by SMT
 
 
@@ -222,7 +223,7 @@ def evaluate():
 
 def checkpoint(val):
     save_checkpoint(os.path.join(out_dir, 'ckpt.pt'), {
-        'trainer': 'dmt', 'iter_num': iter_num, 'smt_iter_num': smt_iter_num, 'config': config, 'val': val,
+        'trainer': 'dmt', 'iter_num': iter_num, 'train_seconds': clock.train_seconds, 'smt_iter_num': smt_iter_num, 'config': config, 'val': val,
         'meta': data_meta(dataset, data), 'rnn_args': asdict(rnn.cfg), 'rnn': raw_module(rnn).state_dict(),
         'teacher_args': asdict(teacher.cfg), 'teacher': teacher.state_dict(), 'optimizer': optimizer.state_dict()})
 
@@ -246,6 +247,7 @@ flops_per_iter = rows_per_iter * (
 peak = peak_flops(dev)
 start_iter = iter_num
 clock = Throughput()
+clock.train_seconds = resumed_seconds
 while True:
     out_of_time = time_is_up(max_time, clock, sys_)
     milestone = iter_num % eval_interval == 0 or iter_num == max_iters or out_of_time
@@ -254,7 +256,7 @@ while True:
         val = evaluate()
         check_finite(val, iter_num, 'the eval', f"learning_rate={learning_rate}", sys_['dtype'], out_dir)  # no save
         if master:
-            print(f"eval {iter_num} (dmt): {format_rnn_report(val)} | teacher next-token {val['teacher_bits']:.4f} | "
+            print(f"eval {iter_num} (dmt, {clock.train_seconds:.1f} s): {format_rnn_report(val)} | teacher next-token {val['teacher_bits']:.4f} | "
                   f"unigram {unigram_bits:.3f} bigram {bigram_bits:.3f}\n  {format_drift(val)}")
             logger.log({f'val/{k}': v for k, v in val.items()}, step=iter_num)
             if not eval_only:

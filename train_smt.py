@@ -201,6 +201,7 @@ if init_from == 'resume':
     teacher.load_state_dict(ckpt['teacher'])
     rnn.load_state_dict(ckpt['rnn'])
     iter_num = ckpt['iter_num'] if eval_only else check_resume_iters(ckpt, max_iters, 'max_iters', f"{out_dir}/ckpt.pt")
+resumed_seconds = ckpt.get('train_seconds', 0.0) if ckpt else 0.0  # a time-budgeted schedule continues where it was
 teacher.to(dev)
 rnn.to(dev)
 # SMT trains the teacher and the RNN's embedding and updater; the RNN's readout and initial memory are copies of
@@ -259,7 +260,7 @@ def evaluate():
 def checkpoint(val):
     sync_rnn()  # a checkpoint's RNN is always usable on its own
     save_checkpoint(os.path.join(out_dir, 'ckpt.pt'), {
-        'trainer': 'smt', 'iter_num': iter_num, 'config': config, 'val': val, 'meta': data_meta(dataset, data),
+        'trainer': 'smt', 'iter_num': iter_num, 'train_seconds': clock.train_seconds, 'config': config, 'val': val, 'meta': data_meta(dataset, data),
         'rnn_args': asdict(rnn_cfg), 'rnn': raw_module(rnn).state_dict(),
         'teacher_args': asdict(teacher_cfg), 'teacher': teacher.state_dict(), 'optimizer': optimizer.state_dict()})
 
@@ -279,6 +280,7 @@ flops_per_iter = rows_per_iter * smt_flops_per_window(teacher_cfg, rnn.step_flop
 peak = peak_flops(dev)
 start_iter = iter_num
 clock = Throughput()
+clock.train_seconds = resumed_seconds
 while True:
     out_of_time = time_is_up(max_time, clock, sys_)
     milestone = iter_num % eval_interval == 0 or iter_num == max_iters or out_of_time
@@ -286,7 +288,7 @@ while True:
         val = evaluate()
         check_finite(val, iter_num, 'the eval', f"learning_rate={learning_rate}", sys_['dtype'], out_dir)  # no save
         if master:
-            print(f"eval {iter_num} (smt): {format_rnn_report(val)} | teacher next-token {val['teacher_bits']:.4f}"
+            print(f"eval {iter_num} (smt, {clock.train_seconds:.1f} s): {format_rnn_report(val)} | teacher next-token {val['teacher_bits']:.4f}"
                   f" | val dec {val['dec']:.4f} dyn {val['dyn']:.5f} (rel {val['dyn_rel']:.4f}) unif {val['unif']:.3f} | unigram "
                   f"{unigram_bits:.3f} bigram {bigram_bits:.3f}\n  {format_drift(val)}")
             logger.log({f'val/{k}': v for k, v in val.items()}, step=iter_num)
