@@ -1,21 +1,24 @@
-# The BPTT baseline at the CPU-sized default of config/shakespeare.py: the same RNN (K=4 x d=128, 2 updater layers,
-# 1 readout layer), the same batch and schedule, trained on windows as long as SMT's teacher context (Tc = 64).
+# The BPTT baseline for the default recipe: the same RNN (K=4 x d=128, 2 Transformer-updater layers, 1 readout layer
+# of the same shape), the same data and the recipe's 8 minutes of training, as the stronger BPTT measured here:
+# stateful truncated BPTT over consecutive windows of 64 bytes, annealed over its time budget.
 # Any backbone: python train_bptt.py config/shakespeare_bptt.py --backbone=gru
 out_dir = 'out-shakespeare-bptt'
 init_from = 'auto'  # a second run resumes out-shakespeare-bptt/ckpt.pt (--overwrite=True: start over)
 dataset = 'shakespeare'
 wandb_run_name = 'bptt-shakespeare'
-eval_interval = 500
+eval_interval = 100
 log_interval = 25
 batch_size = 32
 block_size = 64
+stateful = True
 n_mem = 4
 d_model = 128
 n_head = 4
 n_dec_layer = 1
 n_rnn_layer = 2
 learning_rate = 2e-3
-max_iters = 2000
+max_iters = 100000  # the time budget ends the run
+max_time = 480.0
 lr_decay = 'cosine'
 eval_seqs = 16
 eval_seq_len = 256

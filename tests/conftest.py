@@ -14,11 +14,11 @@ sys.path.insert(0, ROOT)
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 # a tiny model and run: seconds on a CPU
-TINY = ['--n_mem=2', '--d_model=32', '--n_head=2', '--n_enc_layer=1', '--n_dec_layer=1', '--n_rnn_layer=1',
+TINY = ['tests/tiny_smt.py', '--n_mem=2', '--d_model=32', '--n_head=2', '--n_enc_layer=1', '--n_dec_layer=1', '--n_rnn_layer=1',
         '--context_len=16', '--future_len=4', '--batch_size=8', '--eval_windows=16', '--eval_seqs=4',
         '--eval_seq_len=32', '--log_interval=1', '--compile=False', '--device=cpu', '--learning_rate=3e-3']
 # the same RNN for train_bptt.py, on windows of 16
-TINY_BPTT = ['--n_mem=2', '--d_model=32', '--n_head=2', '--n_dec_layer=1', '--n_rnn_layer=1', '--block_size=16',
+TINY_BPTT = ['tests/tiny_bptt.py', '--n_mem=2', '--d_model=32', '--n_head=2', '--n_dec_layer=1', '--n_rnn_layer=1', '--block_size=16',
              '--batch_size=8', '--eval_seqs=4', '--eval_seq_len=32', '--log_interval=1', '--compile=False',
              '--device=cpu', '--learning_rate=3e-3']
 

@@ -6,12 +6,13 @@ import pytest
 
 from conftest import TINY_BPTT, run, user_error
 
-TINY_ARGS = ' '.join(a for a in TINY_BPTT if 'block' not in a)
+TINY_ARGS = ' '.join(a for a in TINY_BPTT if 'block' not in a and a.startswith('--'))
+CONFIGS = ['--smt_config=tests/tiny_smt.py', '--bptt_config=tests/tiny_bptt.py', '--dmt_config=tests/tiny_dmt.py']
 
 
 def test_compare_one_run(tiny_data, tmp_path):
     p = run(['compare.py', '--max_time=1', '--backbones=mingru', '--methods=bptt', f'--out_dir={tmp_path}',
-             '--eval_seqs=4', '--eval_L=32', f"--args=--dataset={tiny_data} {TINY_ARGS}", '--device=cpu'])
+             '--eval_seqs=4', '--eval_L=32', f"--args=--dataset={tiny_data} {TINY_ARGS}", '--device=cpu'] + CONFIGS)
     assert '[1/1] mingru-bptt' in p.stdout
     table = (tmp_path / 'table.md').read_text()
     assert table.startswith('| backbone | BPTT |') and 'failed' not in table, table
@@ -24,10 +25,10 @@ def test_compare_smt_cell_is_smt_then_dmt(tiny_data, tmp_path):
     """The SMT column is the recipe: SMT for 1 - dmt_frac of the budget, then DMT from its checkpoint; eval.py scores
     the DMT checkpoint."""
     from conftest import TINY
-    smt_args = ' '.join(a for a in TINY if 'eval' not in a and 'log' not in a)
+    smt_args = ' '.join(a for a in TINY if 'eval' not in a and 'log' not in a and a.startswith('--'))
     p = run(['compare.py', '--max_time=2', '--dmt_frac=0.5', '--backbones=transformer', '--methods=smt',
              f'--out_dir={tmp_path}', '--eval_seqs=4', '--eval_L=32', f"--args=--dataset={tiny_data} {smt_args}",
-             '--dmt_args=--batch_size=4 --rollout_len=8 --eval_seqs=4 --eval_seq_len=32', '--device=cpu'])
+             '--dmt_args=--batch_size=4 --rollout_len=8 --eval_seqs=4 --eval_seq_len=32', '--device=cpu'] + CONFIGS)
     assert 'DMT for 1s' in p.stdout
     table = (tmp_path / 'table.md').read_text()
     assert table.startswith('| backbone | SMT -> DMT (50% / 50%) |') and 'failed' not in table, table
@@ -45,7 +46,7 @@ def test_compare_mistakes_give_one_line_errors(tmp_path):
 def test_compare_writes_the_table(tiny_data, tmp_path):
     p = run(['compare.py', '--max_time=1', '--backbones=mlp,mingru', f'--out_dir={tmp_path}', '--eval_seqs=4',
              '--eval_L=32', f"--args=--dataset={tiny_data} {TINY_ARGS}",
-             '--device=cpu'])
+             '--device=cpu'] + CONFIGS)
     assert '[4/4] mingru-bptt' in p.stdout
     table = (tmp_path / 'table.md').read_text()
     assert table.startswith('| backbone | SMT -> DMT (75% / 25%) | BPTT |') and 'failed' not in table, table

@@ -9,7 +9,7 @@ from conftest import TINY, run, script_class, tiny_models, train_losses, user_er
 
 DMTObjective = script_class('train_dmt.py', 'DMTObjective')
 # train_dmt.py on the tiny SMT checkpoints below: the architecture comes from the checkpoint
-DMT = ['--rollout_len=24', '--label_every=4', '--batch_size=8', '--eval_seq_len=48', '--eval_seqs=4',
+DMT = ['tests/tiny_dmt.py', '--rollout_len=24', '--label_every=4', '--batch_size=8', '--eval_seq_len=48', '--eval_seqs=4',
        '--drift_steps=1,8,24,32', '--log_interval=1', '--device=cpu']
 
 

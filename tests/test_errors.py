@@ -14,7 +14,7 @@ from conftest import TINY, TINY_BPTT, run
 
 SMT, BPTT, DMT = 'smt', 'bptt', 'dmt'  # which checkpoint the case's out_dir holds before the run (None: empty)
 # train_dmt.py on conftest's tiny SMT checkpoint: its architecture and data come from the checkpoint
-TINY_DMT = ['--rollout_len=24', '--label_every=4', '--batch_size=8', '--eval_windows=16', '--eval_seq_len=48',
+TINY_DMT = ['tests/tiny_dmt.py', '--rollout_len=24', '--label_every=4', '--batch_size=8', '--eval_windows=16', '--eval_seq_len=48',
             '--eval_seqs=4', '--drift_steps=1,8,24', '--log_interval=1', '--device=cpu']
 
 
@@ -258,7 +258,8 @@ def test_second_default_run_resumes_and_overwrite_starts_over(tiny_data, tmp_pat
     """config/shakespeare.py (what `python train_smt.py` loads) sets init_from='auto': a second run continues the
     first one's checkpoint; --overwrite=True starts over."""
     args = ['train_smt.py', 'config/shakespeare.py', f'--dataset={tiny_data}', f'--out_dir={tmp_path}',
-            '--max_iters=3', '--eval_interval=3'] + TINY
+            '--max_iters=3', '--eval_interval=3', '--max_time=0', '--labels_per_window=8', '--decoded_labels=4',
+            '--band=4'] + [a for a in TINY if a.startswith('--')]  # the recipe's config, tiny
     run(args)
     p = run(args)
     assert 'resuming from iter 3' in p.stdout and 'nothing to train' in p.stdout
