@@ -26,7 +26,8 @@ import sys
 import torch
 
 import configurator
-from common import Progress, load_checkpoint, setup_system
+from checkpoint import load_checkpoint
+from common import Progress, setup_system
 from configurator import at_least, device_rule, dtype_rule, int_list, satisfies
 from data import eval_sequences, load_data
 from metrics import LOG2E, bits_and_accuracy, encoder_memories, memory_drift, rnn_nll, teacher_nll
@@ -136,7 +137,7 @@ def report(r):
                                                       else f"{'-':>8} {'-':>6}  (no targets)"))
     print(f"baselines: unigram {r['baselines']['unigram']:.4f}, bigram {r['baselines']['bigram']:.4f} bits/token")
     if r['teacher']:
-        print(f"teacher (next token from the last {Tc} tokens, one position in {teacher_every}): "
+        print(f"teacher (next token from its memory of the past, one position in {teacher_every}): "
               f"{r['teacher']['bits']:.4f} bits/token")
     if r['rnn_encoder_seeded']:
         s = r['rnn_encoder_seeded']

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 import configurator
-from common import load_checkpoint, setup_system
+from checkpoint import load_checkpoint
+from common import setup_system
 from configurator import at_least, device_rule, dtype_rule, satisfies
 from data import load_data
 from model import RNN, RNNConfig

@@ -81,7 +81,7 @@ def test_lock_and_stale_temps(tmp_path):
     import os
     import subprocess
     import sys
-    from common import LOCK_NAME, clean_stale_temps, lock_out_dir
+    from checkpoint import LOCK_NAME, clean_stale_temps, lock_out_dir
     gone = subprocess.Popen([sys.executable, '-c', 'pass'])
     gone.wait()
     (tmp_path / LOCK_NAME).write_text(f'{gone.pid}\n')
