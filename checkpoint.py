@@ -45,14 +45,18 @@ def resume_from(out_dir, parts, trainers, config, keys):
     return ckpt
 
 
-def check_resume_iters(ckpt, last_iter, key, path):
-    """Say where a resumed run starts; a run that would end before its checkpoint's iteration is an error."""
+def check_resume_iters(ckpt, last_iter, key, path, max_time=0.0):
+    """Say where a resumed run starts; a run that would end before its checkpoint's iteration is an error. A run
+    whose time budget the checkpoint has already spent says so too (it evaluates nothing and saves nothing)."""
     it = ckpt['iter_num']
     if it > last_iter:
         fail(f"{key}={last_iter} is below the iteration of {path} ({it}): it would train nothing; pass "
              f"--{key}={it} or more to continue it")
-    print(f"resuming from iter {it} ({path})" + (f": already at {key}={last_iter}, nothing to train (raise --{key} "
-                                                 f"to train on)" if it == last_iter else ''))
+    spent = ckpt.get('train_seconds', 0.0)
+    done = (f": already at {key}={last_iter}, nothing to train (raise --{key} to train on)" if it == last_iter else
+            f": its {spent:.0f} s of training already spend max_time={max_time:g}, nothing to train (raise "
+            f"--max_time to train on)" if 0 < max_time <= spent else '')
+    print(f"resuming from iter {it} ({path})" + done)
     return it
 
 

@@ -142,6 +142,7 @@ for i, (value, backbone, method) in enumerate(runs):
     with open(eval_json) as f:
         rec['eval'] = json.load(f)
     rec['iters'] = rec['eval']['iter_num']  # the checkpoint's iteration: where the time budget ended the run
+    rec['smt_iters'] = rec['eval']['smt_iter_num']  # an SMT -> DMT cell: the SMT steps before its DMT steps
     results.append(rec)
     print(f"    {rec['iters']} iterations, {wall:.0f}s wall: RNN {rec['eval']['rnn']['bits']:.4f} bits/token", flush=True)
 
@@ -158,7 +159,8 @@ for value in sweep_values:
             r = next(r for r in results if (r['sweep_value'], r['backbone'], r['method']) == (value, backbone, method))
             score = f"{r['eval']['rnn']['acc']:.1%} acc, " if task and 'eval' in r else ''
             cells.append(f"failed ({r['train_wall_s']:.0f} s)" if 'eval' not in r else
-                         f"{score}{r['eval']['rnn']['bits']:.3f} ({r['train_wall_s']:.0f} s, {r['iters']} it)")
+                         f"{score}{r['eval']['rnn']['bits']:.3f} ({r['train_wall_s']:.0f} s, "
+                         + (f"{r['smt_iters']} + " if r.get('smt_iters') else '') + f"{r['iters']} it)")
         lines.append('| ' + ' | '.join(([value] if sweep_key else []) + [backbone] + cells) + ' |')
 base = next((r['eval']['baselines'] for r in results if 'eval' in r), None)
 first = next((r['eval'] for r in results if 'eval' in r), None)

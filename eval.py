@@ -98,7 +98,7 @@ def evaluate(path, ck, data, name, window, L):
     buckets = [{'start': a, 'end': b, **bits_and_accuracy(nll, hits, valid & (pos >= a) & (pos < b))}
                for a, b in zip(edges[:-1], edges[1:])]
     result = {'checkpoint': path, 'trainer': trainer, 'backbone': ck['rnn_args']['backbone'], 'dataset': name,
-              'L': L, 'iter_num': ck['iter_num'], 'window': window,
+              'L': L, 'iter_num': ck['iter_num'], 'smt_iter_num': ck.get('smt_iter_num'), 'window': window,
               'rnn': {**bits_and_accuracy(nll, hits, valid), 'by_position': buckets}}
     unigram, bigram = data.baselines(x, y)
     result['baselines'] = {'unigram': unigram, 'bigram': bigram}

@@ -192,7 +192,8 @@ resumed_seconds = 0.0
 if init_from == 'resume':
     ckpt = resume_from(out_dir, {'rnn': asdict(rnn_cfg)}, ('bptt',), config, ARCH_KEYS)
     rnn.load_state_dict(ckpt['rnn'])
-    iter_num = ckpt['iter_num'] if eval_only else check_resume_iters(ckpt, max_iters, 'max_iters', f"{out_dir}/ckpt.pt")
+    iter_num = ckpt['iter_num'] if eval_only else check_resume_iters(ckpt, max_iters, 'max_iters', f"{out_dir}/ckpt.pt",
+                                                                          max_time)
     if stateful:
         lane_pos, lane_mem = ckpt['lanes']['pos'], ckpt['lanes']['mem']
     resumed_seconds = ckpt.get('train_seconds', 0.0)  # a time-budgeted schedule continues where it stopped
@@ -248,7 +249,8 @@ while True:
     lr = lr_at(iter_num, max_iters, learning_rate, warmup_frac, lr_decay, min_lr, clock.train_seconds, max_time)
     set_lr(optimizer, lr)
     out_of_time = time_is_up(max_time, clock, sys_)
-    if (iter_num % eval_interval == 0 and iter_num > start_iter) or iter_num == max_iters or out_of_time or eval_only:
+    milestone = iter_num % eval_interval == 0 or iter_num == max_iters or out_of_time
+    if (milestone and iter_num > start_iter) or eval_only:  # a resumed run that has nothing to train saves nothing
         val = evaluate()
         check_finite(val, iter_num, 'the eval', f"learning_rate={learning_rate}", sys_['dtype'], out_dir)  # no save
         lane_mem_all = all_reduce_sum(lane_mem.to(dev), sys_).cpu()  # each row was filled by one process only

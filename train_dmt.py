@@ -144,7 +144,8 @@ rnn.to(dev)
 Tc, K, d = teacher.cfg.context_len, teacher.cfg.n_mem, teacher.cfg.d_model
 iter_num = 0
 if init_from == 'resume':
-    iter_num = ckpt['iter_num'] if eval_only else check_resume_iters(ckpt, max_iters, 'max_iters', f"{out_dir}/ckpt.pt")
+    iter_num = ckpt['iter_num'] if eval_only else check_resume_iters(ckpt, max_iters, 'max_iters', f"{out_dir}/ckpt.pt",
+                                                                          max_time)
 resumed_seconds = ckpt.get('train_seconds', 0.0) if init_from == 'resume' else 0.0  # the time budget continues
 smt_iter_num = ckpt.get('smt_iter_num', ckpt['iter_num'])  # how long the RNN was trained by SMT
 

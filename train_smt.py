@@ -200,7 +200,8 @@ if init_from == 'resume':
     ckpt = resume_from(out_dir, {'rnn': asdict(rnn_cfg), 'teacher': asdict(teacher_cfg)}, ('smt',), config, ARCH_KEYS)
     teacher.load_state_dict(ckpt['teacher'])
     rnn.load_state_dict(ckpt['rnn'])
-    iter_num = ckpt['iter_num'] if eval_only else check_resume_iters(ckpt, max_iters, 'max_iters', f"{out_dir}/ckpt.pt")
+    iter_num = ckpt['iter_num'] if eval_only else check_resume_iters(ckpt, max_iters, 'max_iters', f"{out_dir}/ckpt.pt",
+                                                                          max_time)
 resumed_seconds = ckpt.get('train_seconds', 0.0) if ckpt else 0.0  # a time-budgeted schedule continues where it was
 teacher.to(dev)
 rnn.to(dev)

@@ -34,6 +34,7 @@ def test_compare_smt_cell_is_smt_then_dmt(tiny_data, tmp_path):
     assert table.startswith('| backbone | SMT -> DMT (50% / 50%) |') and 'failed' not in table, table
     (r,) = json.loads((tmp_path / 'results.json').read_text())['runs']
     assert r['eval']['trainer'] == 'dmt' and (tmp_path / 'transformer-smt' / 'dmt' / 'ckpt.pt').exists()
+    assert r['smt_iters'] >= 1 and f"{r['smt_iters']} + {r['iters']} it)" in table
 
 
 def test_compare_mistakes_give_one_line_errors(tmp_path):

@@ -268,6 +268,18 @@ def test_second_default_run_resumes_and_overwrite_starts_over(tiny_data, tmp_pat
     assert torch.load(tmp_path / 'ckpt.pt', weights_only=True)['iter_num'] == 3
 
 
+def test_second_run_after_the_time_budget_says_there_is_nothing_to_train(tiny_data, tmp_path):
+    """A time-budgeted run keeps its training seconds in the checkpoint: run again, it says the budget is spent and
+    leaves the checkpoint as it is."""
+    args = ['train_bptt.py', f'--dataset={tiny_data}', f'--out_dir={tmp_path}', '--max_iters=100000', '--max_time=1',
+            '--eval_interval=100000', '--init_from=auto'] + TINY_BPTT
+    run(args)
+    before = (tmp_path / 'ckpt.pt').read_bytes()
+    p = run(args)
+    assert 'already spend max_time=1, nothing to train' in p.stdout, p.stdout
+    assert (tmp_path / 'ckpt.pt').read_bytes() == before
+
+
 def test_folder_dataset_messages_name_the_folder(tiny_data, tmp_path):
     bad = tmp_path / 'bad'
     shutil.copytree(tiny_data, bad)
