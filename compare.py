@@ -13,7 +13,7 @@ JSON file. Optionally sweeps one config key over values, passed to every run (a 
 Each run trains from scratch and evaluates and saves when max_time seconds of training are spent (evaluations
 excluded); its cosine schedule is keyed to that budget, so every run anneals. The SMT cell is the recipe, SMT then DMT:
 SMT for (1 - dmt_frac) of the budget, then train_dmt.py from its checkpoint for dmt_frac of it. The BPTT cell is the
-stronger BPTT (bptt_args: stateful truncated BPTT by default). The cell reports eval.py's bits/token and the wall time.
+BPTT of bptt_args (stateful truncated BPTT by default). The cell reports eval.py's bits/token and the wall time.
 Logs, checkpoints and eval JSON of each run stay in out_dir/<backbone>-<method>[-<key>=<value>]/ (DMT's in dmt/).
 """
 import json
@@ -30,7 +30,7 @@ backbones = ','.join(BACKBONES)
 methods = 'smt,bptt'
 max_time = 600.0  # seconds of training per cell (the trainers' max_time; an SMT cell splits it with DMT)
 dmt_frac = 0.25  # share of an SMT cell's budget that DMT gets after SMT (0: SMT alone)
-bptt_args = '--stateful=True'  # the BPTT cell: stateful truncated BPTT, the stronger baseline here
+bptt_args = '--stateful=True'  # the BPTT cell: stateful truncated BPTT (pasts longer than a window)
 dmt_args = ''  # extra --key=value overrides for the DMT runs (the model and data come from the SMT checkpoint)
 sweep = ''  # 'key:v1,v2,...' -> one run per value with --key=value for every trainer; 'smt_key/bptt_key:...'
 smt_config = 'config/shakespeare.py'

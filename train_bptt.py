@@ -156,12 +156,14 @@ lane_mem = torch.zeros(gradient_accumulation_steps, batch_size, n_mem, d_model)
 
 
 def advance_lanes(iter_num):
-    """Where each lane reads at iter_num, and which lanes start afresh: all at the first iteration, a reset_prob
-    share at random, and any lane that would run off the end of the stream."""
+    """Move every lane to its next window (the one after its last) and say which start afresh: all at the first
+    iteration, a reset_prob share at random, and any lane that would run off the end of the stream. lane_pos then
+    holds where each lane reads at iter_num (a checkpoint saves it so)."""
     fresh = []
+    n_start = len(data.train) - block_size - 1
     for i in range(gradient_accumulation_steps):
         g = step_generator(seed, iter_num, i)
-        n_start = len(data.train) - block_size - 1
+        lane_pos[i] += block_size
         reset = (torch.rand(batch_size, generator=g) < reset_prob) | (lane_pos[i] > n_start) | (iter_num == 0)
         lane_pos[i] = torch.where(reset, torch.randint(n_start, (batch_size,), generator=g), lane_pos[i])
         fresh.append(reset)
@@ -265,8 +267,6 @@ while True:
 
     # one optimisation step over the global batch; this process takes its share of the micro-batches
     loss_sum = torch.zeros((), device=dev)
-    if stateful:
-        lane_pos += block_size  # each lane's next window follows its last one (then some restart: advance_lanes)
     fresh = advance_lanes(iter_num) if stateful else None
     for index, rows in micro_steps(train_step, plan, sys_):
         with ctx:

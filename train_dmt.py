@@ -189,11 +189,15 @@ def rollout_targets(x, y, from_encoder):
     B, Td = x.size(0), x.size(1) if episodic else rollout_len
     first = torch.where(from_encoder, Tc, 0)  # index of the first input the RNN reads
     pos = first[:, None] + torch.arange(Td, device=dev)  # (B, Td): the present after each step
-    m_start = rnn.initial_memory(B)
-    if from_encoder.any():
-        m_start = torch.where(from_encoder[:, None, None], teacher.encode_past(x, Tc - 1), m_start)
     label_steps = torch.arange(label_every - 1, Td, label_every, device=dev)  # (J,)
-    labels = teacher.encode_past(x, pos[:, label_steps])  # (B, J, K, d)
+    present = pos[:, label_steps]  # (B, J): where the labels are
+    seeded = bool(from_encoder.any())  # then also the encoder's start memory, E(x[:Tc]), from the same call
+    if seeded:  # (one teacher pass labels the whole sequence: asking twice would run it twice)
+        present = torch.cat([torch.full((B, 1), Tc - 1, device=dev), present], dim=1)
+    memories = teacher.encode_past(x, present)  # (B, [1 +] J, K, d)
+    labels, m_start = memories[:, int(seeded):], rnn.initial_memory(B)
+    if seeded:
+        m_start = torch.where(from_encoder[:, None, None], memories[:, 0], m_start)
     return m_start, x.gather(1, pos), y.gather(1, pos), label_steps, labels
 
 
