@@ -30,7 +30,8 @@ backbones = ','.join(BACKBONES)
 methods = 'smt,bptt'
 max_time = 600.0  # seconds of training per cell (the trainers' max_time; an SMT cell splits it with DMT)
 dmt_frac = 0.25  # share of an SMT cell's budget that DMT gets after SMT (0: SMT alone)
-bptt_args = '--stateful=True'  # the BPTT cell: stateful truncated BPTT (pasts longer than a window)
+bptt_args = 'auto'  # the BPTT cell's overrides; 'auto': --stateful=True on a stream (pasts longer than a window), none
+# on a probe (an episode is trained whole)
 dmt_args = ''  # extra --key=value overrides for the DMT runs (the model and data come from the SMT checkpoint)
 sweep = ''  # 'key:v1,v2,...' -> one run per value with --key=value for every trainer; 'smt_key/bptt_key:...'
 smt_config = 'config/shakespeare.py'
@@ -41,6 +42,7 @@ task = ''  # a synthetic probe (data/synthetic): sweep its episode length over `
 lengths = '64,128,256,512'
 eval_L = 256  # one L for every checkpoint: the same ruler (4x the Shakespeare configs' training window of 64)
 eval_seqs = 64
+eval_args = ''  # extra --key=value overrides for eval.py, e.g. '--n_buckets=28' (by row, for 28x28 images at L=784)
 device = 'auto'
 progress_every = 60  # seconds between progress lines of a running trainer
 configurator.load(globals(), sys.argv[1:])
@@ -49,8 +51,13 @@ if task:  # the probe sweep: dataset synthetic:<task>:<L>, and the teacher sees 
     if sweep:
         configurator.fail("--task sweeps the episode length itself; leave --sweep out")
     sweep = 'L:' + lengths
-    smt_config, bptt_config = 'config/probe.py', 'config/probe_bptt.py'
+    smt_config, bptt_config, dmt_config = 'config/probe.py', 'config/probe_bptt.py', 'config/probe_dmt.py'
 CONFIGS = {'smt': smt_config, 'bptt': bptt_config}
+if bptt_args == 'auto':
+    bptt_args = '' if task else '--stateful=True'
+smt_defaults = {}  # the SMT config file's own settings (plain assignments): does its teacher label many positions?
+if os.path.isfile(smt_config):
+    exec(open(smt_config).read(), {}, smt_defaults)
 bad = [b for b in backbones.split(',') if b not in BACKBONES] + [m for m in methods.split(',') if m not in CONFIGS]
 if bad:
     configurator.fail(f"unknown backbone or method {', '.join(bad)}; backbones: {', '.join(BACKBONES)}; methods: "
@@ -110,7 +117,10 @@ for i, (value, backbone, method) in enumerate(runs):
            f'--max_time={budget}', f'--max_iters={BIG}', f'--eval_interval={BIG}', '--lr_decay=cosine',
            f'--device={device}', '--overwrite=True'] + (bptt_args.split() if method == 'bptt' else []) + args.split()
     if task:
+        # the teacher sees the whole episode; a many-label teacher labels every transition of it (one pass)
         cmd += [f'--dataset=synthetic:{task}:{value}'] + ([f'--context_len={value}'] if method == 'smt' else [])
+        if method == 'smt' and smt_defaults.get('labels_per_window', 1) > 1:
+            cmd.append(f'--labels_per_window={value}')
     elif sweep_key:
         cmd.append(f'--{sweep_keys[method]}={value}')
     rec = {'backbone': backbone, 'method': method, 'sweep_key': sweep_key, 'sweep_value': value, 'dir': run_dir}
@@ -132,7 +142,7 @@ for i, (value, backbone, method) in enumerate(runs):
         continue
     eval_json = os.path.join(run_dir, 'eval.json')
     rc, _, tail = run_logged([sys.executable, 'eval.py', f'--ckpt={ckpt}', f'--L={0 if task else eval_L}',
-                              f'--n_seqs={eval_seqs}', f'--json={eval_json}', f'--device={device}'],
+                              f'--n_seqs={eval_seqs}', f'--json={eval_json}', f'--device={device}'] + eval_args.split(),
                              os.path.join(run_dir, 'eval.log'))
     if rc != 0:
         rec['error'] = tail[-1] if tail else f'exit {rc}'

@@ -157,7 +157,7 @@ try:
     need_tokens(data, 'val', eval_seq_len, 'eval_seq_len')
     # evaluation data: the same validation tokens every time (windows for the SMT losses, sequences for the RNN)
     val_windows = data.smt_windows('val', eval_windows, context_len, future_len, 0.0,
-                                   torch.Generator().manual_seed(seed + 1))
+                                   torch.Generator().manual_seed(seed + 1), labels_per_window)
     val_x, val_y = eval_sequences(data, eval_seqs, eval_seq_len)
 except ValueError as e:
     configurator.fail(str(e))
@@ -179,7 +179,8 @@ def get_batch(iter_num, index, rows):
     memory tokens that enter the uniformity loss, and the number of real labelled transitions (for trans/s; known
     here, so no device sync)."""
     g = step_generator(seed, iter_num, index)
-    x, y, n_ctx = (v[rows] for v in data.smt_windows('train', batch_size, context_len, future_len, short_ctx_frac, g))
+    x, y, n_ctx = (v[rows] for v in data.smt_windows('train', batch_size, context_len, future_len, short_ctx_frac, g,
+                                                               labels_per_window))
     unif_idx = uniformity_indices(n_ctx, labels_per_window, n_mem, unif_tokens, g)
     n_trans = int(label_valid(n_ctx, labels_per_window).sum())
     dec_idx = None

@@ -1,6 +1,6 @@
 """
 The data layer: one interface over every dataset. load_data(name) returns an object with
-  vocab_size, meta, describe(), sequences(split, n, length, g), smt_windows(split, n, Tc, Tf, short_frac, g),
+  vocab_size, meta, describe(), sequences(split, n, length, g), smt_windows(split, n, Tc, Tf, short_frac, g[, n_labels]),
   baselines(x, y)
 for a token stream (data/stream.py: data/<name>/{train,val}.bin + meta.pkl, prepared on first use by
 data/<name>/prepare.py) or a synthetic task generated on the fly (data/synthetic: 'synthetic:<task>[:<L>]').
@@ -88,8 +88,19 @@ def step_generator(seed, iter_num, index):
 
 
 def eval_sequences(data, n_seqs, seq_len, seed=0):
-    """The fixed validation sequences (x, y): the same tokens for every checkpoint and every trainer."""
-    return data.sequences('val', n_seqs, seq_len, torch.Generator().manual_seed(seed))
+    """The fixed validation sequences (x, y): the same tokens for every checkpoint and every trainer. On a stream of
+    images (meta image_shape) each sequence starts at an image's first pixel, so a position is a pixel's place in
+    its image and eval.py's position buckets are rows (--n_buckets=28 for 28x28 images at L=784)."""
+    g = torch.Generator().manual_seed(seed)
+    shape = data.meta.get('image_shape')
+    if shape is None:
+        return data.sequences('val', n_seqs, seq_len, g)
+    size = int(np.prod(shape))
+    n_images = (len(data.val) - seq_len - 1) // size + 1  # images at which a whole sequence (and its target) starts
+    if n_images < 1:
+        raise ValueError(f"the validation images hold {len(data.val)} pixels, fewer than one sequence of {seq_len}")
+    starts = torch.randint(n_images, (n_seqs,), generator=g) * size
+    return data.windows_at('val', starts, seq_len)
 
 
 def data_meta(dataset, data):

@@ -35,7 +35,8 @@ class TokenStream:
         chunks = torch.from_numpy(np.stack([data[i:i + length + 1].astype(np.int64) for i in starts.tolist()]))
         return chunks[:, :-1], chunks[:, 1:]
 
-    def smt_windows(self, split, n, context_len, future_len, short_frac, generator):
+    def smt_windows(self, split, n, context_len, future_len, short_frac, generator, n_labels=1):
+        # n_labels (the causal teacher's labels per window) changes nothing on a stream: any window is a real past
         x, y = self.sequences(split, n, context_len + future_len, generator)
         short = torch.rand(n, generator=generator) < short_frac
         n_ctx = torch.where(short, torch.randint(0, context_len, (n,), generator=generator), context_len)

@@ -60,3 +60,21 @@ def test_tinystories_from_a_local_file(tmp_path):
     assert 'endoftext' not in text and 'Tom liked milk. \n' in text and text.count('Once upon') == 100
     assert len(val) > 0 and len(train) > 50 * len(val)
     assert 'already prepared' in run(['data/tinystories/prepare.py', f'--source={src}', f'--out_dir={out}']).stdout
+
+
+def test_pixel_eval_sequences_start_at_an_image():
+    """eval.py's by-position buckets are rows only if every validation sequence starts at an image's first pixel."""
+    import torch
+    from data import eval_sequences
+    from data.stream import TokenStream
+    size, n_images = 6, 50  # 2x3 images; pixel value = its index in the stream (mod 256 is not needed: uint16)
+    val = np.arange(size * n_images, dtype=np.uint16)
+    stream = TokenStream(val, val, {'vocab_size': size * n_images, 'image_shape': (2, 3)})
+    x, y = eval_sequences(stream, 40, 2 * size)
+    assert x.shape == y.shape == (40, 2 * size)
+    assert (x[:, 0] % size == 0).all() and len(set(x[:, 0].tolist())) > 10  # image starts, spread over the stream
+    assert torch.equal(y[:, :-1], x[:, 1:]) and (y[:, -1] == x[:, -1] + 1).all()
+    x2, _ = eval_sequences(stream, 40, 2 * size)
+    assert torch.equal(x, x2)  # the same tokens for every checkpoint
+    text = TokenStream(val, val, {'vocab_size': size * n_images})
+    assert (eval_sequences(text, 40, 2 * size)[0][:, 0] % size != 0).any()  # a text stream: any offset

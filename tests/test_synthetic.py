@@ -103,6 +103,19 @@ def test_smt_windows(task):
     assert n_ctx.min() >= 0 and n_ctx.max() <= Tc
 
 
+def test_many_label_windows_are_whole_episodes():
+    """A causal teacher labelling n_labels = L positions gets each episode whole, present at its last input: every
+    transition of the episode from the empty past on is one of its labels, and every target is in the window."""
+    L, Tf, n = 20, 4, 6
+    data = dataset('retrieval', L)
+    x, y, n_ctx = data.smt_windows('train', n, L, Tf, 0.0, torch.Generator().manual_seed(3), n_labels=L)
+    z, tgt = data.episodes('train', n, torch.Generator().manual_seed(3))
+    ys = targets(z, tgt)
+    assert (n_ctx == L).all()
+    assert torch.equal(x[:, :L + 1], torch.from_numpy(z))  # x_0 .. x_{L-1}, then z_L (the last transition's input)
+    assert torch.equal(y[:, :L], torch.from_numpy(ys)) and (y[:, L:] == -1).all()
+
+
 def test_baselines_and_describe():
     data = dataset('copy', 32)
     uni, bi = data.baselines(*data.sequences('val', 64, 32, None))
@@ -141,7 +154,7 @@ def test_teacher_learns_copy(tmp_path):
     """The data path carries signal: in 400 steps the teacher's decoder gets well below chance on short copies
     (ln 4 = 1.39 nats for 4 symbols). The RNN alone needs far longer (and DMT) at this size, so it is not checked."""
     p = run(['train_smt.py', 'config/probe.py', '--dataset=synthetic:copy:12:vocab=4', '--context_len=12',
-             '--future_len=8', '--max_iters=400', '--eval_interval=400', f'--out_dir={tmp_path}'], timeout=600)
+             '--labels_per_window=12', '--future_len=8', '--max_iters=400', '--eval_interval=400', f'--out_dir={tmp_path}'], timeout=600)
     dec = float(p.stdout.split('val dec ')[-1].split()[0])
     assert dec < 1.0, p.stdout[-2000:]
 

@@ -67,18 +67,25 @@ class Episodes:
         z, tgt = self.episodes(split, n, generator)
         return torch.from_numpy(z[:, :-1].copy()), torch.from_numpy(targets(z, tgt))
 
-    def smt_windows(self, split, n, context_len, future_len, short_frac, generator):
+    def smt_windows(self, split, n, context_len, future_len, short_frac, generator, n_labels=1):
         """One SMT window per episode around a present t in [-1, L-1] (t = -1: the empty past before the first
         token, whose transition on x_0 starts the RNN from its initial memory). One row in ANCHOR_EVERY (row 0
         first) puts the present on a target, the others anywhere: the first guarantee every batch has targets, and
         give the decoder's first slot (the RNN's readout) targets to learn from when targets are sparse (one per
         retrieval episode); the others train the transitions evenly over the episode. short_frac is not used:
-        episodes already start short."""
+        episodes already start short. With n_labels > 1 (a causal teacher labelling the window's last n_labels
+        positions) every present is the episode's last input, t = L-1: the window is the whole episode, and with
+        n_labels = L every transition of it, from the empty past on, is labelled by one teacher pass."""
         if context_len < self.length:
             self._note('ctx', f"context_len={context_len} < episode length {self.length}: the teacher sees only "
                               f"the last {context_len} tokens, so targets that depend on older ones are out of its reach")
+        if n_labels > 1 and n_labels < self.length:
+            self._note('labels', f"labels_per_window={n_labels} < episode length {self.length}: the first "
+                                 f"{self.length - n_labels} transitions of every episode are never labelled")
         z, tgt = self.episodes(split, n, generator)
         y = targets(z, tgt)
+        if n_labels > 1:
+            return windows(z, y, np.full(n, self.length - 1), context_len, future_len)
         t = torch.randint(-1, self.length, (n,), generator=generator).numpy()
         # anchored rows: the k-th target of the episode, k uniform
         has = y >= 0

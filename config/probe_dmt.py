@@ -1,0 +1,12 @@
+# DMT on a probe's SMT checkpoint (python train_smt.py config/probe.py first): every rollout is a whole episode from
+# the RNN's initial memory, a teacher label at every step (one causal-teacher pass labels the episode).
+init_from = 'out-probe/ckpt.pt'
+out_dir = 'out-probe-dmt'
+overwrite = True
+batch_size = 32
+label_every = 1
+learning_rate = 5e-4
+max_iters = 300
+eval_interval = 100
+log_interval = 10
+eval_seqs = 128
