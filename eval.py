@@ -112,9 +112,10 @@ def evaluate(path, ck, data, name, window, L):
     teacher.load_state_dict(ck['teacher'])
     teacher.to(dev).eval()
     Tc = teacher.cfg.context_len
-    t_nll, t_y = teacher_nll(teacher, x, y, ctx, teacher_every, 16 * batch_size,
-                             Progress(n_seqs * len(range(0, L, teacher_every)), f"{path}: teacher, positions"))
-    result['teacher'] = {'bits': t_nll[t_y >= 0].double().mean().item() * LOG2E}
+    every = 1 if data.meta.get('episodic') else teacher_every  # a probe's few targets: each of them
+    t_nll, t_y = teacher_nll(teacher, x, y, ctx, every, 16 * batch_size,
+                             Progress(n_seqs * len(range(0, L, every)), f"{path}: teacher, positions"))
+    result['teacher'] = {'bits': t_nll[t_y >= 0].double().mean().item() * LOG2E, 'every': every}
     steps = [int(s) for s in drift_steps.split(',')]
     result['drift'] = {'from_initial': memory_drift(rnn, teacher, x, ctx, False, steps, batch_size)}
     if L > Tc:  # the reference protocol: the encoder reads x_0..x_{Tc-1}, the RNN alone predicts y_Tc onwards
@@ -137,7 +138,7 @@ def report(r):
                                                       else f"{'-':>8} {'-':>6}  (no targets)"))
     print(f"baselines: unigram {r['baselines']['unigram']:.4f}, bigram {r['baselines']['bigram']:.4f} bits/token")
     if r['teacher']:
-        print(f"teacher (next token from its memory of the past, one position in {teacher_every}): "
+        print(f"teacher (next token from its memory of the past, one position in {r['teacher']['every']}): "
               f"{r['teacher']['bits']:.4f} bits/token")
     if r['rnn_encoder_seeded']:
         s = r['rnn_encoder_seeded']

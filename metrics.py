@@ -106,17 +106,21 @@ def teacher_nll(teacher, x, y, ctx, every=1, batch_size=256, progress=None):
                 progress.update(xs.size(0) * len(present))
         return torch.cat(out), t_y.flatten()
     seq, pos = torch.arange(N).repeat_interleave(len(present)), present.repeat(N)
-    t_y, out = y[:, ::every].flatten(), []
-    for i in range(0, len(seq), batch_size):
-        xs, ps = x[seq[i:i + batch_size]].to(device), pos[i:i + batch_size].to(device)
+    t_y = y[:, ::every].flatten()
+    nll = torch.zeros(len(t_y))
+    todo = (t_y >= 0).nonzero()[:, 0]  # an encoder pass per position: only where there is a target (probes: few)
+    if progress is not None:
+        progress.update(len(t_y) - len(todo))
+    for i in range(0, len(todo), batch_size):
+        j = todo[i:i + batch_size]
+        xs, ps = x[seq[j]].to(device), pos[j].to(device)
         with ctx:
             m = teacher.encode_past(xs, ps)
             logits = teacher.decode(m, m.new_zeros(m.size(0), 0, dtype=torch.long))[:, 0]
-        out.append(F.cross_entropy(logits.float(), t_y[i:i + batch_size].to(device), ignore_index=-1,
-                                   reduction='none').cpu())
+        nll[j] = F.cross_entropy(logits.float(), t_y[j].to(device), reduction='none').cpu()
         if progress is not None:
-            progress.update(len(ps))
-    return torch.cat(out), t_y
+            progress.update(len(j))
+    return nll, t_y
 
 
 @torch.no_grad()

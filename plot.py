@@ -11,6 +11,11 @@ each phase's clock starting where the last one ended:
 
     python plot.py --curves="SMT -> DMT=smt.log+dmt.log;BPTT=bptt.log" --png=curves.png
 
+Bits by position from eval.py --json results (its position buckets; for 28x28 images at L=784 with --n_buckets=28
+they are rows), one line per run:
+
+    python plot.py --by_position="SMT -> DMT=smt.json;BPTT=bptt.json" --png=rows.png
+
 A result is a dict with at least "trainer", "backbone", "dataset" and "rnn": {"bits", "acc", ...}, plus the swept
 key (default "L"; looked up at the top level, then in "rnn", then in "config"). acc is null on data without targets
 marked for accuracy; metric='auto' plots accuracy when every result has it, else bits.
@@ -136,6 +141,33 @@ def plot_curves(curves, png, title=None):
     return '\n'.join(lines) + '\n'
 
 
+def plot_by_position(runs, png, title=None):
+    """runs: {label: eval.py result} -> a PNG of the RNN's bits/token in each position bucket against the bucket's
+    first position, and a markdown table (a column per bucket)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    starts = None
+    lines = []
+    for label, r in runs.items():
+        buckets = r['rnn']['by_position']
+        starts = starts or [b['start'] for b in buckets]
+        ax.plot([b['start'] for b in buckets], [b['bits'] for b in buckets], marker='.', label=label)
+        lines.append(f"| {label} | " + ' | '.join(f"{b['bits']:.2f}" for b in buckets) + ' |')
+    ax.set_xlabel('position (first token of the bucket)')
+    ax.set_ylabel('bits/token, RNN alone from its initial memory')
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    head = ['| run | ' + ' | '.join(str(a) for a in starts) + ' |', '|---' * (len(starts) + 1) + '|']
+    return '\n'.join(head + lines) + '\n'
+
+
 def read_results(path):
     """A JSON list of results, or JSON lines (one result per line)."""
     with open(path) as f:
@@ -155,7 +187,18 @@ if __name__ == '__main__':
     metric = 'auto'  # 'auto', 'acc' or 'bits'
     title = ''
     curves = ''  # 'label=log[+log...];label=log...': learning curves from trainer logs (then --png is required)
+    by_position = ''  # 'label=eval.json;...': bits by position bucket of one eval.py result each (--png required)
     configurator.load(globals(), sys.argv[1:])
+    if by_position:
+        if not png:
+            configurator.fail("name the figure: python plot.py --by_position=... --png=PATH")
+        try:
+            runs = {label: read_results(path)[0] for label, path in
+                    (item.split('=', 1) for item in by_position.split(';') if item.strip())}
+            print(plot_by_position(runs, png, title or None) + f"wrote {png}")
+        except (OSError, ValueError, KeyError, IndexError) as e:
+            configurator.fail(f"cannot plot by position: {e}")
+        sys.exit(0)
     if curves:
         if not png:
             configurator.fail("name the figure: python plot.py --curves=... --png=PATH")

@@ -55,6 +55,8 @@ rollout_len = 256  # Td: steps the RNN runs on its own state
 label_every = 16  # k: a teacher label every k steps
 start = 'both'  # rollouts start from 'encoder' (the teacher's memory of Tc tokens), 'initial' (the RNN's own), 'both'
 bptt = False  # backpropagate through the rollout instead of detaching the state at every step
+ce_through_state = False  # the readout's CE also trains the updater through the states (with bptt: BPTT fine-tuning
+# of the whole rollout, the teacher's labels as a regulariser); False: the reference, CE on detached states
 # DMT objective
 w_mse = 10.0
 w_ce = 1.0
@@ -154,9 +156,9 @@ class DMTObjective(nn.Module):
     """The DMT loss over a batch of rollouts. Holds only the RNN: the teacher's labels are computed outside, without
     gradient, so the teacher stays out of the DDP wrapper."""
 
-    def __init__(self, rnn, w_mse=10.0, w_ce=1.0, bptt=False):
+    def __init__(self, rnn, w_mse=10.0, w_ce=1.0, bptt=False, ce_through_state=False):
         super().__init__()
-        self.rnn, self.w_mse, self.w_ce, self.bptt = rnn, w_mse, w_ce, bptt
+        self.rnn, self.w_mse, self.w_ce, self.bptt, self.ce_through_state = rnn, w_mse, w_ce, bptt, ce_through_state
 
     def forward(self, m_start, x, y, label_steps, labels):
         """m_start (B, K, d): the memory before x[:, 0]; x, y (B, Td): rollout inputs and next-token targets;
@@ -164,7 +166,9 @@ class DMTObjective(nn.Module):
         Returns the weighted loss and its terms (mse, ce), detached, for logging."""
         ms = self.rnn.run(m_start, x, detach=not self.bptt)  # (B, Td, K, d): the state after each input
         l_mse = F.mse_loss(ms[:, label_steps].float(), labels.float())
-        logits = self.rnn.logits(ms.detach())  # the readout trains on the states, not through them
+        # the readout trains on the states, not through them (unless ce_through_state: then the task loss reaches
+        # the updater too, through one step or, with bptt, through the whole rollout)
+        logits = self.rnn.logits(ms if self.ce_through_state else ms.detach())
         l_ce = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-1)
         return self.w_mse * l_mse + self.w_ce * l_ce, torch.stack([l_mse, l_ce]).detach()
 
@@ -210,7 +214,7 @@ if init_from == 'resume':
     optimizer.load_state_dict(ckpt['optimizer'])
 ckpt = None  # free the memory
 # the rollout is a Python loop over Td steps (or a cuDNN call): compiling it would unroll it, so DMT runs eagerly
-train_step = wrap_model(DMTObjective(rnn, w_mse, w_ce, bptt), False, sys_)
+train_step = wrap_model(DMTObjective(rnn, w_mse, w_ce, bptt, ce_through_state), False, sys_)
 
 # -----------------------------------------------------------------------------
 # evaluation: the RNN alone from both starts, and its drift from the teacher's memories
@@ -241,7 +245,8 @@ if master:
           f"{rnn.num_params() / 1e6:.2f}M params ({rnn.cfg.backbone}, memory {K}x{d}), after {smt_iter_num} SMT steps "
           f"| global batch {batch_size * gradient_accumulation_steps} rollouts of Td={rollout_len} from the {start} "
           f"start(s), a label every {label_every} steps, "
-          f"{'BPTT through' if bptt else 'detached state at every step of'} the rollout")
+          f"{'BPTT through' if bptt else 'detached state at every step of'} the rollout, readout CE "
+          f"{'through' if ce_through_state else 'on detached'} states")
     print(f"baselines on the validation sequences: unigram {unigram_bits:.3f}, bigram {bigram_bits:.3f} bits/token")
 logger = Logger(wandb_log, wandb_project, wandb_run_name, config, master)
 rows_per_iter = batch_size * gradient_accumulation_steps

@@ -59,6 +59,25 @@ def test_readout_ce_does_not_reach_the_updater():
     assert all(p.grad is None or not p.grad.any() for p in rnn.updater.parameters())
 
 
+def test_ce_through_state_trains_the_updater_by_the_task_loss():
+    """ce_through_state: the readout's CE reaches the updater, one step back per state (detached rollout) or through
+    the whole rollout (bptt): then it equals the CE of a plain undetached rnn.run, i.e. BPTT of the rollout."""
+    _, rnn = tiny_models()
+    m0, x, y, steps, labels = rollout_inputs(rnn)
+    grads = {}
+    for bptt in (False, True):
+        rnn.zero_grad()
+        DMTObjective(rnn, w_mse=0.0, w_ce=1.0, bptt=bptt, ce_through_state=True)(m0, x, y, steps, labels)[0].backward()
+        grads[bptt] = [p.grad.clone() for p in rnn.updater.parameters()]
+        assert any(g.abs().sum() > 0 for g in grads[bptt])
+    assert any(not torch.allclose(a, b) for a, b in zip(grads[False], grads[True]))
+    rnn.zero_grad()
+    logits = rnn.logits(rnn.run(m0, x))
+    torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=-1).backward()
+    for a, p in zip(grads[True], rnn.updater.parameters()):
+        torch.testing.assert_close(a, p.grad)
+
+
 def test_dmt_freezes_the_teacher_and_reduces_drift(tiny_data, tmp_path):
     smt_then_dmt(tiny_data, tmp_path, 60, ['--max_iters=40', '--eval_interval=100', '--learning_rate=3e-3'])
     smt = torch.load(tmp_path / 'smt' / 'ckpt.pt', weights_only=True)

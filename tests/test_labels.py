@@ -204,3 +204,23 @@ def test_teacher_nll_of_the_banded_teacher():
             want.append(F.cross_entropy(logits, y[b, p:p + 1]))
     torch.testing.assert_close(t_y, y[:, ::3].flatten())
     torch.testing.assert_close(nll, torch.stack(want), atol=2e-5, rtol=1e-5)
+
+
+def test_teacher_nll_scores_only_the_targets():
+    """eval.py's teacher CE without a band (a pass per position) runs only where there is a target (a probe has
+    a few an episode) and equals the decoder's first output from the memory of that position's past."""
+    from contextlib import nullcontext
+    from metrics import teacher_nll
+    teacher, _ = causal_models(n_enc_layer=2)
+    torch.manual_seed(5)
+    x, y = torch.randint(0, 16, (3, 12)), torch.randint(0, 16, (3, 12))
+    y[:, :7] = -1  # targets only at the end, as in a probe
+    y[1, 9] = -1
+    nll, t_y = teacher_nll(teacher, x, y, nullcontext(), every=1, batch_size=4)
+    torch.testing.assert_close(t_y, y.flatten())
+    assert (nll[t_y < 0] == 0).all() and (nll[t_y >= 0] > 0).all()
+    with torch.no_grad():
+        for b, p in (y >= 0).nonzero().tolist():
+            m = teacher.encode_past(x[b:b + 1], torch.tensor([p]))
+            want = F.cross_entropy(teacher.decode(m, x[:1, :0])[:, 0], y[b, p:p + 1])
+            torch.testing.assert_close(nll[b * 12 + p], want, atol=2e-5, rtol=1e-5)

@@ -48,3 +48,19 @@ def test_learning_curves_from_trainer_logs(tmp_path):
              f"BPTT={tmp_path / 'bptt.log'}", f'--png={png}'])
     assert png.read_bytes().startswith(PNG_MAGIC)
     assert '| SMT -> DMT | 150 | 3.0000 |' in p.stdout and '| BPTT | 150 | 3.2000 |' in p.stdout
+
+
+def test_bits_by_position(tmp_path):
+    """plot.py --by_position: one line per eval.py result over its position buckets (rows of an image), the table a
+    column per bucket in order."""
+    for name, bits in (('smt', [3.0, 2.0, 1.5]), ('bptt', [2.5, 2.6, 2.7])):
+        buckets = [{'start': 28 * i, 'end': 28 * (i + 1), 'bits': b, 'acc': None} for i, b in enumerate(bits)]
+        (tmp_path / f'{name}.json').write_text(json.dumps({'rnn': {'bits': sum(bits) / 3, 'by_position': buckets}}))
+    png = tmp_path / 'rows.png'
+    p = run([os.path.join(ROOT, 'plot.py'), f"--by_position=SMT={tmp_path / 'smt.json'};BPTT={tmp_path / 'bptt.json'}",
+             f'--png={png}'])
+    assert png.read_bytes().startswith(PNG_MAGIC)
+    assert '| run | 0 | 28 | 56 |' in p.stdout and '| SMT | 3.00 | 2.00 | 1.50 |' in p.stdout
+    assert '| BPTT | 2.50 | 2.60 | 2.70 |' in p.stdout
+    p = run([os.path.join(ROOT, 'plot.py'), f"--by_position=SMT={tmp_path / 'none.json'}", f'--png={png}'], check=False)
+    assert p.returncode != 0 and 'Traceback' not in p.stderr and 'cannot plot by position' in p.stderr
