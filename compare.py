@@ -160,7 +160,11 @@ for i, (value, backbone, method) in enumerate(runs):
 # the table: a row per (sweep value,) backbone, a column per method; bits/token of the RNN alone (eval.py)
 method_list = methods.split(',')
 names = {'smt': f'SMT -> DMT ({1 - dmt_frac:.0%} / {dmt_frac:.0%})' if dmt_frac else 'SMT', 'bptt': 'BPTT'}
-head = ([sweep_key] if sweep_key else []) + ['backbone'] + [names[m] for m in method_list]
+# the SMT cell's diagnostics (why an RNN does or does not follow its teacher): the teacher's next-token CE and the
+# drift MSE of the RNN's own rollout from the teacher's memories, at its last measured step
+with_smt = 'smt' in method_list
+head = ([sweep_key] if sweep_key else []) + ['backbone'] + [names[m] for m in method_list] + (
+    ['teacher (SMT)', 'drift MSE at t (SMT)'] if with_smt else [])
 lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
 for value in sweep_values:
     for backbone in backbones.split(','):
@@ -171,6 +175,12 @@ for value in sweep_values:
             cells.append(f"failed ({r['train_wall_s']:.0f} s)" if 'eval' not in r else
                          f"{score}{r['eval']['rnn']['bits']:.3f} ({r['train_wall_s']:.0f} s, "
                          + (f"{r['smt_iters']} + " if r.get('smt_iters') else '') + f"{r['iters']} it)")
+        if with_smt:
+            e = next(r for r in results if (r['sweep_value'], r['backbone'], r['method']) == (value, backbone, 'smt'))
+            e = e.get('eval') or {}
+            drift = list(((e.get('drift') or {}).get('from_initial') or {}).items())
+            cells += [f"{e['teacher']['bits']:.3f}" if e.get('teacher') else '-',
+                      f"{drift[-1][1]:.4f} (t={drift[-1][0]})" if drift else '-']
         lines.append('| ' + ' | '.join(([value] if sweep_key else []) + [backbone] + cells) + ' |')
 base = next((r['eval']['baselines'] for r in results if 'eval' in r), None)
 first = next((r['eval'] for r in results if 'eval' in r), None)

@@ -31,7 +31,8 @@ def test_compare_smt_cell_is_smt_then_dmt(tiny_data, tmp_path):
              '--dmt_args=--batch_size=4 --rollout_len=8 --eval_seqs=4 --eval_seq_len=32', '--device=cpu'] + CONFIGS)
     assert 'DMT for 1s' in p.stdout
     table = (tmp_path / 'table.md').read_text()
-    assert table.startswith('| backbone | SMT -> DMT (50% / 50%) |') and 'failed' not in table, table
+    assert table.startswith('| backbone | SMT -> DMT (50% / 50%) | teacher (SMT) | drift MSE at t (SMT) |'), table
+    assert 'failed' not in table and '(t=' in table, table
     (r,) = json.loads((tmp_path / 'results.json').read_text())['runs']
     assert r['eval']['trainer'] == 'dmt' and (tmp_path / 'transformer-smt' / 'dmt' / 'ckpt.pt').exists()
     assert r['smt_iters'] >= 1 and f"{r['smt_iters']} + {r['iters']} it)" in table
@@ -50,6 +51,6 @@ def test_compare_writes_the_table(tiny_data, tmp_path):
              '--device=cpu'] + CONFIGS)
     assert '[4/4] mingru-bptt' in p.stdout
     table = (tmp_path / 'table.md').read_text()
-    assert table.startswith('| backbone | SMT -> DMT (75% / 25%) | BPTT |') and 'failed' not in table, table
+    assert table.startswith('| backbone | SMT -> DMT (75% / 25%) | BPTT | teacher (SMT) |') and 'failed' not in table
     runs = json.loads((tmp_path / 'results.json').read_text())['runs']
     assert len(runs) == 4 and all(r['eval']['L'] == 32 for r in runs)
