@@ -1,4 +1,4 @@
-# DMT on the RNN of config/fashion_mnist.py (python train_smt.py config/fashion_mnist.py first): rollouts of a
+# DMT on the RNN of config/fashion_mnist.py (python train_smt.py config/fashion_mnist.py first): rollouts of
 # 128 pixels (4.6 rows) from the teacher's memory or from the RNN's initial memory, a label at every pixel.
 init_from = 'out-fashion/ckpt.pt'
 out_dir = 'out-fashion-dmt'
