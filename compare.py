@@ -13,7 +13,8 @@ JSON file. Optionally sweeps one config key over values, passed to every run (a 
 Each run trains from scratch and evaluates and saves when max_time seconds of training are spent (evaluations
 excluded); its cosine schedule is keyed to that budget, so every run anneals. The SMT cell is the recipe, SMT then DMT:
 SMT for (1 - dmt_frac) of the budget, then train_dmt.py from its checkpoint for dmt_frac of it. The BPTT cell is the
-BPTT of bptt_args (stateful truncated BPTT by default). The cell reports eval.py's bits/token and the wall time.
+BPTT of bptt_args (stateful truncated BPTT on a stream, whole episodes on a probe). The cell reports eval.py's
+bits/token and the wall time; the SMT cell also its teacher's CE and the drift of its RNN's own rollout.
 Logs, checkpoints and eval JSON of each run stay in out_dir/<backbone>-<method>[-<key>=<value>]/ (DMT's in dmt/).
 """
 import json
