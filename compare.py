@@ -169,18 +169,18 @@ head = ([sweep_key] if sweep_key else []) + ['backbone'] + [names[m] for m in me
 lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
 for value in sweep_values:
     for backbone in backbones.split(','):
-        cells = []
+        cells, smt_eval = [], {}
         for method in method_list:
             r = next(r for r in results if (r['sweep_value'], r['backbone'], r['method']) == (value, backbone, method))
+            if method == 'smt':
+                smt_eval = r.get('eval') or {}
             score = f"{r['eval']['rnn']['acc']:.1%} acc, " if task and 'eval' in r else ''
             cells.append(f"failed ({r['train_wall_s']:.0f} s)" if 'eval' not in r else
                          f"{score}{r['eval']['rnn']['bits']:.3f} ({r['train_wall_s']:.0f} s, "
                          + (f"{r['smt_iters']} + " if r.get('smt_iters') else '') + f"{r['iters']} it)")
         if with_smt:
-            e = next(r for r in results if (r['sweep_value'], r['backbone'], r['method']) == (value, backbone, 'smt'))
-            e = e.get('eval') or {}
-            drift = list(((e.get('drift') or {}).get('from_initial') or {}).items())
-            cells += [f"{e['teacher']['bits']:.3f}" if e.get('teacher') else '-',
+            drift = list(((smt_eval.get('drift') or {}).get('from_initial') or {}).items())
+            cells += [f"{smt_eval['teacher']['bits']:.3f}" if smt_eval.get('teacher') else '-',
                       f"{drift[-1][1]:.4f} (t={drift[-1][0]})" if drift else '-']
         lines.append('| ' + ' | '.join(([value] if sweep_key else []) + [backbone] + cells) + ' |')
 base = next((r['eval']['baselines'] for r in results if 'eval' in r), None)

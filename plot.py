@@ -118,54 +118,45 @@ def read_curve(log_paths):
     return points
 
 
-def plot_curves(curves, png, title=None):
-    """curves: {label: [(seconds, bits)]} -> a PNG of bits/token against training seconds, and a markdown table of
-    each curve's last point."""
+def plot_lines(series, xlabel, png, title=None, marker='o', title_size=None):
+    """series: {label: (xs, ys)} -> a PNG of bits/token of the RNN alone, one line per label."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
-    lines = ['| run | training seconds | bits/token (RNN alone) |', '|---|---|---|']
-    for label, pts in curves.items():
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker='o', label=label)
-        lines.append(f"| {label} | {pts[-1][0]:.0f} | {pts[-1][1]:.4f} |")
-    ax.set_xlabel('training seconds (evaluations excluded)')
+    for label, (xs, ys) in series.items():
+        ax.plot(xs, ys, marker=marker, label=label)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel('bits/token, RNN alone from its initial memory')
     ax.grid(alpha=0.3)
     ax.legend()
     if title:
-        ax.set_title(title)
+        ax.set_title(title, fontsize=title_size)
     fig.tight_layout()
     fig.savefig(png, dpi=120)
     plt.close(fig)
+
+
+def plot_curves(curves, png, title=None):
+    """curves: {label: [(seconds, bits)]} -> a PNG of bits/token against training seconds, and a markdown table of
+    each curve's last point."""
+    plot_lines({label: ([p[0] for p in pts], [p[1] for p in pts]) for label, pts in curves.items()},
+               'training seconds (evaluations excluded)', png, title)
+    lines = ['| run | training seconds | bits/token (RNN alone) |', '|---|---|---|']
+    lines += [f"| {label} | {pts[-1][0]:.0f} | {pts[-1][1]:.4f} |" for label, pts in curves.items()]
     return '\n'.join(lines) + '\n'
 
 
 def plot_by_position(runs, png, title=None):
     """runs: {label: eval.py result} -> a PNG of the RNN's bits/token in each position bucket against the bucket's
     first position, and a markdown table (a column per bucket)."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4))
-    starts = None
-    lines = []
-    for label, r in runs.items():
-        buckets = r['rnn']['by_position']
-        starts = starts or [b['start'] for b in buckets]
-        ax.plot([b['start'] for b in buckets], [b['bits'] for b in buckets], marker='.', label=label)
-        lines.append(f"| {label} | " + ' | '.join(f"{b['bits']:.2f}" for b in buckets) + ' |')
-    ax.set_xlabel('position (first token of the bucket)')
-    ax.set_ylabel('bits/token, RNN alone from its initial memory')
-    ax.grid(alpha=0.3)
-    ax.legend()
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
-    head = ['| run | ' + ' | '.join(str(a) for a in starts) + ' |', '|---' * (len(starts) + 1) + '|']
-    return '\n'.join(head + lines) + '\n'
+    buckets = {label: r['rnn']['by_position'] for label, r in runs.items()}
+    plot_lines({label: ([b['start'] for b in bs], [b['bits'] for b in bs]) for label, bs in buckets.items()},
+               'position (first token of the bucket)', png, title, marker='.', title_size=9)
+    starts = [b['start'] for b in next(iter(buckets.values()))]
+    lines = ['| run | ' + ' | '.join(str(a) for a in starts) + ' |', '|---' * (len(starts) + 1) + '|']
+    lines += [f"| {label} | " + ' | '.join(f"{b['bits']:.2f}" for b in bs) + ' |' for label, bs in buckets.items()]
+    return '\n'.join(lines) + '\n'
 
 
 def read_results(path):
