@@ -10,6 +10,7 @@ alone against training seconds, one line per run; a run of several phases (SMT, 
 each phase's clock starting where the last one ended:
 
     python plot.py --curves="SMT -> DMT=smt.log+dmt.log;BPTT=bptt.log" --png=curves.png
+    python plot.py --curves="SMT -> DMT=smt.log+dmt.log;its teacher=teacher:smt.log+dmt.log" --png=ceiling.png
 
 Bits by position from eval.py --json results (its position buckets; for 28x28 images at L=784 with --n_buckets=28
 they are rows), one line per run:
@@ -102,32 +103,37 @@ def plot_results(results, png, x_key='L', metric='auto', title=None):
     return '\n'.join(lines) + '\n'
 
 
-EVAL_LINE = re.compile(r'^eval (\d+) \((\w+), ([\d.]+) s\): rnn ([\d.]+)', re.M)
+EVAL_LINE = re.compile(r'^eval (\d+) \((\w+), ([\d.]+) s\): rnn ([\d.]+)(.*)$', re.M)
+TEACHER = re.compile(r'teacher next-token ([\d.]+)')
 
 
-def read_curve(log_paths):
-    """[(training seconds, bits/token of the RNN alone)] from trainer logs read in order, one phase after another."""
+def read_curve(log_paths, teacher=False):
+    """[(training seconds, bits/token of the RNN alone)] from trainer logs read in order, one phase after another;
+    teacher=True: the teacher's next-token bits from the same eval lines instead (SMT and DMT logs print them)."""
     points, offset = [], 0.0
     for path in log_paths:
         with open(path) as f:
-            phase = [(offset + float(m.group(3)), float(m.group(4))) for m in EVAL_LINE.finditer(f.read())]
+            lines = [(m.group(3), TEACHER.search(m.group(5)) if teacher else m.group(4))
+                     for m in EVAL_LINE.finditer(f.read())]
+            phase = [(offset + float(t), float(v.group(1) if teacher else v)) for t, v in lines if v]
         if not phase:
-            raise ValueError(f"{path} has no eval lines with training seconds")
+            raise ValueError(f"{path} has no eval lines with training seconds"
+                             + (" and the teacher's next-token bits" if teacher else ''))
         points += phase
         offset = phase[-1][0]
     return points
 
 
-def plot_lines(series, xlabel, png, title=None, marker='o', title_size=None):
-    """series: {label: (xs, ys)} -> a PNG of bits/token of the RNN alone, one line per label."""
+def plot_lines(series, xlabel, png, title=None, marker='o', title_size=None, dashed=()):
+    """series: {label: (xs, ys)} -> a PNG of bits/token, one line per label (those in `dashed` dashed: teachers)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, (xs, ys) in series.items():
-        ax.plot(xs, ys, marker=marker, label=label)
+        ax.plot(xs, ys, marker=marker, label=label, linestyle='--' if label in dashed else '-')
     ax.set_xlabel(xlabel)
-    ax.set_ylabel('bits/token, RNN alone from its initial memory')
+    ax.set_ylabel('bits/token' + ('' if dashed else ', RNN alone from its initial memory'))
     ax.grid(alpha=0.3)
     ax.legend()
     if title:
@@ -137,12 +143,13 @@ def plot_lines(series, xlabel, png, title=None, marker='o', title_size=None):
     plt.close(fig)
 
 
-def plot_curves(curves, png, title=None):
-    """curves: {label: [(seconds, bits)]} -> a PNG of bits/token against training seconds, and a markdown table of
-    each curve's last point."""
+def plot_curves(curves, png, title=None, teachers=()):
+    """curves: {label: [(seconds, bits)]} -> a PNG of bits/token against training seconds (the labels in `teachers`
+    dashed), and a markdown table of each curve's last point."""
     plot_lines({label: ([p[0] for p in pts], [p[1] for p in pts]) for label, pts in curves.items()},
-               'training seconds (evaluations excluded)', png, title)
-    lines = ['| run | training seconds | bits/token (RNN alone) |', '|---|---|---|']
+               'training seconds (evaluations excluded)', png, title, dashed=teachers)
+    lines = [f"| run | training seconds | bits/token ({'RNN alone; dashed: a teacher' if teachers else 'RNN alone'}) |",
+             '|---|---|---|']
     lines += [f"| {label} | {pts[-1][0]:.0f} | {pts[-1][1]:.4f} |" for label, pts in curves.items()]
     return '\n'.join(lines) + '\n'
 
@@ -177,7 +184,8 @@ if __name__ == '__main__':
     x_key = 'L'
     metric = 'auto'  # 'auto', 'acc' or 'bits'
     title = ''
-    curves = ''  # 'label=log[+log...];label=log...': learning curves from trainer logs (then --png is required)
+    curves = ''  # 'label=log[+log...];label=log...': learning curves from trainer logs (then --png is required);
+    # 'label=teacher:log[+log...]': the teacher's next-token bits from SMT/DMT logs instead of the RNN's, dashed
     by_position = ''  # 'label=eval.json;...': bits by position bucket of one eval.py result each (--png required)
     configurator.load(globals(), sys.argv[1:])
     if by_position:
@@ -194,9 +202,11 @@ if __name__ == '__main__':
         if not png:
             configurator.fail("name the figure: python plot.py --curves=... --png=PATH")
         try:
-            runs = {label: read_curve(logs.split('+')) for label, logs in
-                    (item.split('=', 1) for item in curves.split(';') if item.strip())}
-            print(plot_curves(runs, png, title or None) + f"wrote {png}")
+            items = [item.split('=', 1) for item in curves.split(';') if item.strip()]
+            teachers = {label for label, logs in items if logs.startswith('teacher:')}
+            runs = {label: read_curve(logs.removeprefix('teacher:').split('+'), label in teachers)
+                    for label, logs in items}
+            print(plot_curves(runs, png, title or None, teachers) + f"wrote {png}")
         except (OSError, ValueError) as e:
             configurator.fail(f"cannot plot the curves: {e}")
         sys.exit(0)

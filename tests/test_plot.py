@@ -50,6 +50,28 @@ def test_learning_curves_from_trainer_logs(tmp_path):
     assert '| SMT -> DMT | 150 | 3.0000 |' in p.stdout and '| BPTT | 150 | 3.2000 |' in p.stdout
 
 
+def test_teacher_curve_from_smt_and_dmt_logs(tmp_path):
+    """'label=teacher:log+log' reads the teacher's next-token bits from the same eval lines, not the RNN's, with the
+    phases' clocks joined; a log without them is refused with a message, not a traceback."""
+    from plot import read_curve
+    (tmp_path / 'smt.log').write_text("eval 100 (smt, 60.0 s): rnn 3.5000 bits/token (alone), 3.4 (from the encoder's "
+                                      "memory) | teacher next-token 3.2500 | val dec 1.9\n")
+    (tmp_path / 'dmt.log').write_text("eval 0 (dmt, 0.0 s): rnn 3.4 bits | teacher next-token 3.2400 | unigram 4.8\n"
+                                      "eval 9 (dmt, 20.0 s): rnn 3.3 bits | teacher next-token 3.2400 | unigram 4.8\n")
+    (tmp_path / 'bptt.log').write_text("eval 300 (bptt, 150.0 s): rnn 3.2000 bits/token (alone)\n")
+    logs = [tmp_path / 'smt.log', tmp_path / 'dmt.log']
+    assert read_curve(logs, teacher=True) == [(60.0, 3.25), (60.0, 3.24), (80.0, 3.24)]
+    assert read_curve(logs) == [(60.0, 3.5), (60.0, 3.4), (80.0, 3.3)]
+    png = tmp_path / 'c.png'
+    p = run([os.path.join(ROOT, 'plot.py'), f"--curves=SMT -> DMT={logs[0]}+{logs[1]};its teacher=teacher:{logs[0]}+"
+             f"{logs[1]}", f'--png={png}'])
+    assert png.read_bytes().startswith(PNG_MAGIC)
+    assert '| its teacher | 80 | 3.2400 |' in p.stdout and '| SMT -> DMT | 80 | 3.3000 |' in p.stdout
+    p = run([os.path.join(ROOT, 'plot.py'), f"--curves=BPTT=teacher:{tmp_path / 'bptt.log'}", f'--png={png}'],
+            check=False)
+    assert p.returncode != 0 and 'Traceback' not in p.stderr and "teacher's next-token bits" in p.stderr
+
+
 def test_bits_by_position(tmp_path):
     """plot.py --by_position: one line per eval.py result over its position buckets (rows of an image), the table a
     column per bucket in order."""
