@@ -228,7 +228,7 @@ class SMTObjective(nn.Module):
         self.w_dec, self.w_dyn, self.w_unif, self.w_next, self.w_rnn_ce = w_dec, w_dyn, w_unif, w_next, w_rnn_ce
         self.labels = labels_per_window
 
-    def forward(self, x, y, n_ctx, unif_idx, dec_idx=None):
+    def forward(self, x, y, n_ctx, unif_idx, dec_idx=None, dyn_idx=None):
         """x, y (B, Tc+Tf): a window of inputs and their next-token targets (-1: ignored), with the present x_t at
         index Tc-1: the past x_{t-Tc+1..t}, then x_{t+1..}. n_ctx (B,): how much of the past is real (its last
         n_ctx[b] tokens); unif_idx: which of the B*L*K labelled memory tokens enter the uniformity loss
@@ -237,7 +237,7 @@ class SMTObjective(nn.Module):
         memories; rnn_ce = the decoder's next-token CE read from the RNN's one-step memory f(m_t, x_{t+1}) (what the
         RNN's readout will see), in the loss with weight w_rnn_ce (0: a diagnostic only)."""
         if self.teacher.cfg.encoder_type == 'causal':
-            return self.forward_labels(x, y, n_ctx, unif_idx, dec_idx)
+            return self.forward_labels(x, y, n_ctx, unif_idx, dec_idx, dyn_idx)
         Tc, Tf, K = self.teacher.cfg.context_len, self.teacher.cfg.future_len, self.teacher.cfg.n_mem
         m_t = self.teacher.encode(x[:, :Tc], n_ctx)
         # the same window slid by one: the past now ends at x_{t+1} (and grows by one if it was short)
@@ -250,13 +250,15 @@ class SMTObjective(nn.Module):
         return self.combine(l_dec, l_dyn, l_unif, l_dyn.detach() / m_next.detach().float().pow(2).mean(),
                             self.rnn_ce(m_pred, y[:, Tc]))
 
-    def forward_labels(self, x, y, n_ctx, unif_idx, dec_idx=None):
+    def forward_labels(self, x, y, n_ctx, unif_idx, dec_idx=None, dyn_idx=None):
         """dec_idx (B, D): which of each window's L labels the decoder reads (D <= L; None: all). The decoder costs
         K + Tf - 1 tokens a label, several times the encoder's and the RNN's share, so decoding a random subset buys
-        more labelled transitions per second; every label still enters L_dyn and L_unif."""
+        more labelled transitions per second. dyn_idx (B, R): likewise, which of the L transitions the RNN regresses
+        (None: all); neighbouring transitions of a window are much alike, and with a cheap teacher the RNN's step is
+        the larger share. Every label enters L_unif. rnn_ce reads the RNN's one-step memories at the decoded labels,
+        or at the regressed ones when they are a subset."""
         Tc, Tf, L, K = self.teacher.cfg.context_len, self.teacher.cfg.future_len, self.labels, self.teacher.cfg.n_mem
         ms = self.teacher.encode_labels(x[:, :Tc + 1], Tc - n_ctx, L + 1)  # memories after x_{Tc-L} .. x_{Tc}
-        m_t, m_next = ms[:, :-1].flatten(0, 1), ms[:, 1:].flatten(0, 1)  # (B*L, K, d)
         valid = label_valid(n_ctx, L)  # (B, L)
         p = torch.arange(Tc - L, Tc, device=x.device)  # label positions
         m_dec, p_dec, valid_dec = ms[:, :-1], p.expand(x.size(0), -1), valid
@@ -269,18 +271,25 @@ class SMTObjective(nn.Module):
         targets = torch.where(valid_dec[..., None], targets, -1)  # y_p .. y_{p+Tf-1}, real labels only
         logits = self.teacher.decode(m_dec.flatten(0, 1), future.view(B * D, Tf - 1))
         l_dec = self.dec_loss(logits, targets.view(B * D, Tf))
-        # one step from each label, all L*B in one updater call; MSE per transition, averaged over real ones
-        m_pred = self.rnn.step(m_t, x[:, p + 1].flatten())
-        err = (m_pred.float() - m_next.float()).pow(2).mean(dim=(-2, -1))
-        w = valid.flatten().float()
+        # one step from each regressed label, all in one updater call; MSE per transition, averaged over real ones
+        m_t, m_next, p_dyn, valid_dyn = ms[:, :-1], ms[:, 1:], p.expand(x.size(0), -1), valid
+        if dyn_idx is not None:
+            m_t, m_next = (m.gather(1, dyn_idx[:, :, None, None].expand(-1, -1, K, m.size(-1))) for m in (m_t, m_next))
+            p_dyn, valid_dyn = p[dyn_idx], valid.gather(1, dyn_idx)
+        R = p_dyn.size(1)
+        m_pred = self.rnn.step(m_t.flatten(0, 1), x.gather(1, p_dyn + 1).flatten())
+        err = (m_pred.float() - m_next.flatten(0, 1).float()).pow(2).mean(dim=(-2, -1))
+        w = valid_dyn.flatten().float()
         l_dyn = (err * w).sum() / w.sum()
-        l_unif = uniformity_loss(m_t.reshape(-1, m_t.size(-1))[unif_idx])
-        target_sq = (m_next.detach().float().pow(2).mean(dim=(-2, -1)) * w).sum() / w.sum()
-        # the RNN's next-token CE from its one-step memories, on the decoded labels only (it costs a decoder pass)
-        m_pred = m_pred.view(B, L, K, -1)
-        if dec_idx is not None:
+        l_unif = uniformity_loss(ms[:, :-1].reshape(-1, ms.size(-1))[unif_idx])
+        target_sq = (m_next.detach().float().pow(2).mean(dim=(-2, -1)).flatten() * w).sum() / w.sum()
+        # the RNN's next-token CE from its one-step memories, at the decoded labels (it costs a decoder pass) or at
+        # the regressed subset
+        m_pred = m_pred.view(B, R, K, -1)
+        if dyn_idx is None and dec_idx is not None:
             m_pred = m_pred.gather(1, dec_idx[:, :, None, None].expand(-1, -1, K, m_pred.size(-1)))
-        next_y = torch.where(valid_dec, y.gather(1, p_dec + 1), -1)  # the target after x_{p+1}
+        p_ce, valid_ce = (p_dec, valid_dec) if dyn_idx is None else (p_dyn, valid_dyn)
+        next_y = torch.where(valid_ce, y.gather(1, p_ce + 1), -1)  # the target after x_{p+1}
         return self.combine(l_dec, l_dyn, l_unif, l_dyn.detach() / target_sq,
                             self.rnn_ce(m_pred.flatten(0, 1), next_y.flatten()))
 
@@ -313,17 +322,18 @@ class SMTObjective(nn.Module):
         return loss, torch.stack([l_dec, l_dyn, l_unif, dyn_rel, rnn_ce.detach()]).detach()
 
 
-def smt_flops_per_window(cfg, step_flops, labels_per_window=1):
-    """Training FLOPs (forward + backward) of one SMT window, for MFU: the encoder, one decoder pass and one RNN step
-    (step_flops: RNN.step_flops) per labelled transition; the readout is not trained by SMT.
+def smt_flops_per_window(cfg, step_flops, labels_per_window=1, decoded_labels=0, dyn_labels=0):
+    """Training FLOPs (forward + backward) of one SMT window, for MFU: the encoder, one decoder pass per decoded label
+    and one RNN step (step_flops: RNN.step_flops) per regressed transition (0: every label); the readout is not
+    trained by SMT.
     reference: two full encoder passes over Tc + K tokens. causal: one pass over Tc + 1 context tokens (causal
     attention, half the scores) plus L + 1 groups of K registers, each reading on average the context up to its
     label."""
     n, d, K, Tc, Tf, L = cfg.n_enc_layer, cfg.d_model, cfg.n_mem, cfg.context_len, cfg.future_len, labels_per_window
-    per_label = transformer_flops(cfg.n_dec_layer, d, K + Tf - 1) + step_flops
     if cfg.encoder_type == 'reference':
-        return 2 * transformer_flops(n, d, Tc + K) + per_label
+        return 2 * transformer_flops(n, d, Tc + K) + transformer_flops(cfg.n_dec_layer, d, K + Tf - 1) + step_flops
     G = L + 1
     linear = 6 * 12 * n * d * d * (Tc + 1 + G * K)
     scores = (Tc + 1) ** 2 / 2 + G * K * (Tc + 1 - L / 2 + K)  # query-key pairs that are not masked
-    return linear + 12 * n * d * scores + L * per_label
+    return (linear + 12 * n * d * scores + (decoded_labels or L) * transformer_flops(cfg.n_dec_layer, d, K + Tf - 1)
+            + (dyn_labels or L) * step_flops)

@@ -57,6 +57,7 @@ short_ctx_frac = 0.25  # fraction of windows whose past is cut to a uniform leng
 encoder_type = 'reference'  # 'reference': bidirectional, two passes per transition (the paper); 'causal': shared
 labels_per_window = 1  # L labelled transitions per window from one causal-encoder pass, 1 <= L <= Tc
 decoded_labels = 0  # causal encoder: the decoder reads this many of a window's labels, drawn at random (0: all)
+dyn_labels = 0  # causal encoder: the RNN regresses this many of a window's transitions, drawn at random (0: all)
 band = 0  # causal encoder: each attention reads at most the last `band` tokens, so a memory is a fixed function of the
 # last n_enc_layer*(band-1)+1 tokens (a stationary teacher, whose labels teach the RNN to forget); 0: the whole window
 # model
@@ -124,6 +125,11 @@ RULES = {  # every key, checked before any work: 'error: key=value: what is wron
                                  "use 0 <= decoded_labels <= labels_per_window"),
                        satisfies(lambda v, c: v == 0 or c['encoder_type'] == 'causal',
                                  f"{CAUSAL} (it picks among a causal window's labels)", "add --encoder_type=causal")],
+    'dyn_labels': [satisfies(lambda v, c: 0 <= v <= c['labels_per_window'],
+                             "must be in [0, labels_per_window={labels_per_window}] (0: all)",
+                             "use 0 <= dyn_labels <= labels_per_window"),
+                   satisfies(lambda v, c: v == 0 or c['encoder_type'] == 'causal',
+                             f"{CAUSAL} (it picks among a causal window's transitions)", "add --encoder_type=causal")],
     'band': [at_least(0), satisfies(lambda v, c: v == 0 or c['encoder_type'] == 'causal',
                                     f"{CAUSAL} (0: no band)", "add --encoder_type=causal, or use band=0")],
     'w_dec': at_least(0.0), 'w_dyn': at_least(0.0), 'w_unif': at_least(0.0), 'w_next': at_least(0.0),
@@ -182,11 +188,15 @@ def get_batch(iter_num, index, rows):
     x, y, n_ctx = (v[rows] for v in data.smt_windows('train', batch_size, context_len, future_len, short_ctx_frac, g,
                                                                labels_per_window))
     unif_idx = uniformity_indices(n_ctx, labels_per_window, n_mem, unif_tokens, g)
-    n_trans = int(label_valid(n_ctx, labels_per_window).sum())
-    dec_idx = None
+    valid = label_valid(n_ctx, labels_per_window)
+    dec_idx = dyn_idx = None
     if decoded_labels:  # a random subset of each window's labels, in order
         dec_idx = torch.rand(batch_size, labels_per_window, generator=g).argsort(1)[:, :decoded_labels].sort(1).values[rows]
-    return [t if t is None else t.to(dev, non_blocking=True) for t in (x, y, n_ctx, unif_idx, dec_idx)] + [n_trans]
+    if dyn_labels:  # a random subset of each window's transitions for the RNN, drawn independently
+        dyn_idx = torch.rand(batch_size, labels_per_window, generator=g).argsort(1)[:, :dyn_labels].sort(1).values[rows]
+        valid = valid.gather(1, dyn_idx)
+    n_trans = int(valid.sum())
+    return [t if t is None else t.to(dev, non_blocking=True) for t in (x, y, n_ctx, unif_idx, dec_idx, dyn_idx)] + [n_trans]
 
 
 # -----------------------------------------------------------------------------
@@ -278,7 +288,8 @@ if master:
 logger = Logger(wandb_log, wandb_project, wandb_run_name, config, master)
 rows_per_iter = batch_size * gradient_accumulation_steps
 # training FLOPs of one step: smt_flops_per_window (the readout is not trained)
-flops_per_iter = rows_per_iter * smt_flops_per_window(teacher_cfg, rnn.step_flops(), labels_per_window)
+flops_per_iter = rows_per_iter * smt_flops_per_window(teacher_cfg, rnn.step_flops(), labels_per_window, decoded_labels,
+                                                     dyn_labels)
 peak = peak_flops(dev)
 start_iter = iter_num
 clock = Throughput()

@@ -185,6 +185,39 @@ def test_decoding_a_subset_of_labels():
     torch.testing.assert_close(part[0], torch.cat(ce).mean())
 
 
+def test_regressing_a_subset_of_transitions():
+    """dyn_idx: L_dyn (and dyn_rel, rnn_ce) over the chosen transitions only, each the MSE of one RNN step from the
+    label's memory to the next one; all of them gives the full objective; L_dec and L_unif do not change."""
+    teacher, rnn = causal_models(future_len=3)
+    x, y, n_ctx, g = batch()
+    L, K = 6, 3
+    idx = uniformity_indices(n_ctx, L, K, 10_000, g)
+    objective = SMTObjective(teacher, rnn, labels_per_window=L)
+    _, full = objective(x, y, n_ctx, idx)
+    _, same = objective(x, y, n_ctx, idx, None, torch.arange(L).expand(4, -1))
+    torch.testing.assert_close(same, full)
+    sub = torch.tensor([[0, 5], [1, 2], [4, 5], [3, 5]])
+    _, part = objective(x, y, n_ctx, idx, None, sub)
+    torch.testing.assert_close(part[[0, 2]], full[[0, 2]])  # dec, unif: every label
+    ms = F.rms_norm(teacher.encode_labels_raw(x[:, :9], 8 - n_ctx, L + 1), (16,))
+    valid = label_valid(n_ctx, L)
+    err, sq, ce = [], [], []
+    for b in range(4):
+        for j in sub[b].tolist():
+            p = 8 - L + j
+            if valid[b, j]:
+                m_pred = rnn.step(ms[b:b + 1, j], x[b:b + 1, p + 1])
+                err.append(F.mse_loss(m_pred, ms[b:b + 1, j + 1]))
+                sq.append(ms[b, j + 1].pow(2).mean())
+                logits = teacher.decode(m_pred, x[b:b + 1, :0])[:, 0]
+                ce.append(F.cross_entropy(logits, y[b:b + 1, p + 1]))
+    l_dyn = torch.stack(err).mean()
+    torch.testing.assert_close(part[1], l_dyn)
+    torch.testing.assert_close(part[3], l_dyn / torch.stack(sq).mean())
+    torch.testing.assert_close(part[4], torch.stack(ce).mean())
+    assert not torch.allclose(part[1], full[1])
+
+
 def test_teacher_nll_of_the_banded_teacher():
     """eval.py's teacher CE with a banded teacher (whole sequences from shared passes) equals the decoder's first
     output from the per-window memory of each scored position."""
