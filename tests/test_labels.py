@@ -160,14 +160,19 @@ def test_encode_past_along_a_stream(encoder_type, band):
             torch.testing.assert_close(got[b, j], want[0], atol=2e-5, rtol=1e-5)
 
 
-def test_decoding_a_subset_of_labels():
-    """dec_idx: L_dec over the chosen labels only (all of them: the full objective), L_dyn over every label."""
+def subset_setup():
+    """A 6-label objective on a batch, and its full terms: the reference for the label-subset tests."""
     teacher, rnn = causal_models(future_len=3)
     x, y, n_ctx, g = batch()
-    L, K = 6, 3
-    idx = uniformity_indices(n_ctx, L, K, 10_000, g)
+    L = 6
+    idx = uniformity_indices(n_ctx, L, 3, 10_000, g)
     objective = SMTObjective(teacher, rnn, labels_per_window=L)
-    _, full = objective(x, y, n_ctx, idx)
+    return teacher, rnn, objective, (x, y, n_ctx, idx), objective(x, y, n_ctx, idx)[1], L
+
+
+def test_decoding_a_subset_of_labels():
+    """dec_idx: L_dec over the chosen labels only (all of them: the full objective), L_dyn over every label."""
+    teacher, rnn, objective, (x, y, n_ctx, idx), full, L = subset_setup()
     _, same = objective(x, y, n_ctx, idx, torch.arange(L).expand(4, -1))
     torch.testing.assert_close(same, full)
     sub = torch.tensor([[0, 5], [1, 2], [4, 5], [3, 5]])
@@ -188,12 +193,7 @@ def test_decoding_a_subset_of_labels():
 def test_regressing_a_subset_of_transitions():
     """dyn_idx: L_dyn (and dyn_rel, rnn_ce) over the chosen transitions only, each the MSE of one RNN step from the
     label's memory to the next one; all of them gives the full objective; L_dec and L_unif do not change."""
-    teacher, rnn = causal_models(future_len=3)
-    x, y, n_ctx, g = batch()
-    L, K = 6, 3
-    idx = uniformity_indices(n_ctx, L, K, 10_000, g)
-    objective = SMTObjective(teacher, rnn, labels_per_window=L)
-    _, full = objective(x, y, n_ctx, idx)
+    teacher, rnn, objective, (x, y, n_ctx, idx), full, L = subset_setup()
     _, same = objective(x, y, n_ctx, idx, None, torch.arange(L).expand(4, -1))
     torch.testing.assert_close(same, full)
     sub = torch.tensor([[0, 5], [1, 2], [4, 5], [3, 5]])
