@@ -158,8 +158,7 @@ class Teacher(nn.Module):
             start = torch.full((B,), 1 if w == 0 else 0, device=x.device)
             out.append(self.encode_labels_raw(xp[:, w:e], start, e - s))
         ms = torch.cat(out, dim=1)  # (B, T+1, K, d)
-        ms = ms.gather(1, (present + 1)[:, :, None, None].expand(-1, -1, *ms.shape[2:]))
-        return to_state(ms, self.cfg.backbone)
+        return to_state(take(ms, present + 1), self.cfg.backbone)
 
     def encode_labels(self, ctx, start, n_labels):
         return to_state(self.encode_labels_raw(ctx, start, n_labels), self.cfg.backbone)
@@ -200,6 +199,11 @@ def uniformity_indices(n_ctx, n_labels, n_mem, max_tokens, generator):
     randperm(B*K)[:max_tokens], as the reference draws it."""
     cand = label_valid(n_ctx, n_labels).repeat_interleave(n_mem, dim=1).flatten().nonzero()[:, 0]
     return cand[torch.randperm(len(cand), generator=generator)[:max_tokens]]
+
+
+def take(ms, idx):
+    """Memories ms (B, N, K, d) at indices idx (B, R) along N: (B, R, K, d)."""
+    return ms.gather(1, idx[:, :, None, None].expand(-1, -1, *ms.shape[2:]))
 
 
 class SMTObjective(nn.Module):
@@ -263,7 +267,7 @@ class SMTObjective(nn.Module):
         p = torch.arange(Tc - L, Tc, device=x.device)  # label positions
         m_dec, p_dec, valid_dec = ms[:, :-1], p.expand(x.size(0), -1), valid
         if dec_idx is not None:
-            m_dec = m_dec.gather(1, dec_idx[:, :, None, None].expand(-1, -1, K, m_dec.size(-1)))
+            m_dec = take(m_dec, dec_idx)
             p_dec, valid_dec = p[dec_idx], valid.gather(1, dec_idx)
         B, D = p_dec.shape
         future = x.gather(1, (p_dec[..., None] + 1 + torch.arange(Tf - 1, device=x.device)).view(B, -1))  # x_{p+1..}
@@ -274,7 +278,7 @@ class SMTObjective(nn.Module):
         # one step from each regressed label, all in one updater call; MSE per transition, averaged over real ones
         m_t, m_next, p_dyn, valid_dyn = ms[:, :-1], ms[:, 1:], p.expand(x.size(0), -1), valid
         if dyn_idx is not None:
-            m_t, m_next = (m.gather(1, dyn_idx[:, :, None, None].expand(-1, -1, K, m.size(-1))) for m in (m_t, m_next))
+            m_t, m_next = take(m_t, dyn_idx), take(m_next, dyn_idx)
             p_dyn, valid_dyn = p[dyn_idx], valid.gather(1, dyn_idx)
         R = p_dyn.size(1)
         m_pred = self.rnn.step(m_t.flatten(0, 1), x.gather(1, p_dyn + 1).flatten())
@@ -287,7 +291,7 @@ class SMTObjective(nn.Module):
         # the regressed subset
         m_pred = m_pred.view(B, R, K, -1)
         if dyn_idx is None and dec_idx is not None:
-            m_pred = m_pred.gather(1, dec_idx[:, :, None, None].expand(-1, -1, K, m_pred.size(-1)))
+            m_pred = take(m_pred, dec_idx)
         p_ce, valid_ce = (p_dec, valid_dec) if dyn_idx is None else (p_dyn, valid_dyn)
         next_y = torch.where(valid_ce, y.gather(1, p_ce + 1), -1)  # the target after x_{p+1}
         return self.combine(l_dec, l_dyn, l_unif, l_dyn.detach() / target_sq,
@@ -330,10 +334,10 @@ def smt_flops_per_window(cfg, step_flops, labels_per_window=1, decoded_labels=0,
     attention, half the scores) plus L + 1 groups of K registers, each reading on average the context up to its
     label."""
     n, d, K, Tc, Tf, L = cfg.n_enc_layer, cfg.d_model, cfg.n_mem, cfg.context_len, cfg.future_len, labels_per_window
+    decode = transformer_flops(cfg.n_dec_layer, d, K + Tf - 1)  # one decoder window
     if cfg.encoder_type == 'reference':
-        return 2 * transformer_flops(n, d, Tc + K) + transformer_flops(cfg.n_dec_layer, d, K + Tf - 1) + step_flops
+        return 2 * transformer_flops(n, d, Tc + K) + decode + step_flops
     G = L + 1
     linear = 6 * 12 * n * d * d * (Tc + 1 + G * K)
     scores = (Tc + 1) ** 2 / 2 + G * K * (Tc + 1 - L / 2 + K)  # query-key pairs that are not masked
-    return (linear + 12 * n * d * scores + (decoded_labels or L) * transformer_flops(cfg.n_dec_layer, d, K + Tf - 1)
-            + (dyn_labels or L) * step_flops)
+    return linear + 12 * n * d * scores + (decoded_labels or L) * decode + (dyn_labels or L) * step_flops

@@ -113,9 +113,9 @@ def read_curve(log_paths, teacher=False):
     points, offset = [], 0.0
     for path in log_paths:
         with open(path) as f:
-            lines = [(m.group(3), TEACHER.search(m.group(5)) if teacher else m.group(4))
-                     for m in EVAL_LINE.finditer(f.read())]
-            phase = [(offset + float(t), float(v.group(1) if teacher else v)) for t, v in lines if v]
+            evals = [(m.group(3), m.group(4), TEACHER.search(m.group(5))) for m in EVAL_LINE.finditer(f.read())]
+        phase = [(offset + float(t), float(t_bits.group(1) if teacher else rnn_bits))
+                 for t, rnn_bits, t_bits in evals if t_bits or not teacher]
         if not phase:
             raise ValueError(f"{path} has no eval lines with training seconds"
                              + (" and the teacher's next-token bits" if teacher else ''))

@@ -189,11 +189,12 @@ def get_batch(iter_num, index, rows):
                                                                labels_per_window))
     unif_idx = uniformity_indices(n_ctx, labels_per_window, n_mem, unif_tokens, g)
     valid = label_valid(n_ctx, labels_per_window)
-    dec_idx = dyn_idx = None
-    if decoded_labels:  # a random subset of each window's labels, in order
-        dec_idx = torch.rand(batch_size, labels_per_window, generator=g).argsort(1)[:, :decoded_labels].sort(1).values[rows]
-    if dyn_labels:  # a random subset of each window's transitions for the RNN, drawn independently
-        dyn_idx = torch.rand(batch_size, labels_per_window, generator=g).argsort(1)[:, :dyn_labels].sort(1).values[rows]
+
+    def subset(k):  # k of each window's labels at random, in order (None: all of them)
+        return torch.rand(batch_size, labels_per_window, generator=g).argsort(1)[:, :k].sort(1).values[rows] if k else None
+    dec_idx = subset(decoded_labels)  # the labels the decoder reads
+    dyn_idx = subset(dyn_labels)  # the transitions the RNN regresses, drawn independently
+    if dyn_idx is not None:
         valid = valid.gather(1, dyn_idx)
     n_trans = int(valid.sum())
     return [t if t is None else t.to(dev, non_blocking=True) for t in (x, y, n_ctx, unif_idx, dec_idx, dyn_idx)] + [n_trans]
