@@ -7,7 +7,7 @@ init_from = 'auto'  # a second `python train_smt.py` resumes out-shakespeare/ckp
 dataset = 'shakespeare'
 eval_interval = 250
 log_interval = 25
-batch_size = 4  # windows; x 128 labels = 512 transitions a step
+batch_size = 4  # windows; x 128 labels = 512 labelled memories a step, 128 transitions regressed (dyn_labels)
 encoder_type = 'causal'
 band = 64  # the attention reads the last 64 bytes: with one layer, a memory is a function of the last 64
 labels_per_window = 128
