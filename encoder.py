@@ -3,6 +3,7 @@ The SMT teacher: an encoder that turns the last Tc tokens into a memory m_t, a c
 the next Tf tokens from m_t alone (the predictive-state objective), and the uniformity loss that keeps the memory
 space from collapsing, and the SMT objective. See docs/method.md.
 """
+import math
 from dataclasses import dataclass
 
 import torch
@@ -181,8 +182,9 @@ def uniformity_loss(m, max_tokens=512, generator=None):
     n = u.size(0)
     assert n >= 2, "uniformity needs at least two memory tokens"
     sq_dist = (2 - 2 * u @ u.T).clamp_min(0)  # ||u_i - u_j||^2 for unit vectors
-    off_diag = ~torch.eye(n, dtype=torch.bool, device=u.device)
-    return torch.logsumexp(-2 * sq_dist[off_diag], dim=0) - torch.log(torch.tensor(float(n * (n - 1))))
+    # the diagonal (i = j) drops out as exp(-inf) = 0; a fixed shape, where boolean indexing would graph-break
+    on_diag = torch.eye(n, dtype=torch.bool, device=u.device)
+    return torch.logsumexp((-2 * sq_dist).masked_fill(on_diag, -math.inf).flatten(), dim=0) - math.log(n * (n - 1))
 
 
 def label_valid(n_ctx, n_labels):
@@ -327,17 +329,21 @@ class SMTObjective(nn.Module):
 
 
 def smt_flops_per_window(cfg, step_flops, labels_per_window=1, decoded_labels=0, dyn_labels=0):
-    """Training FLOPs (forward + backward) of one SMT window, for MFU: the encoder, one decoder pass per decoded label
-    and one RNN step (step_flops: RNN.step_flops) per regressed transition (0: every label); the readout is not
-    trained by SMT.
+    """Training FLOPs (forward + backward) of one SMT window, for MFU: the matrix products the step computes,
+    checked against torch's FlopCounterMode in tests/test_compile.py. The encoder; per decoded label one decoder pass
+    over K + Tf - 1 tokens and its vocabulary head on Tf slots; one RNN step (step_flops: RNN.step_flops) per
+    regressed transition (0: every label); and the rnn_ce diagnostic, a forward decoder pass (a third of a training
+    pass) over the K tokens of each one-step memory it reads, with one head slot. The readout is not trained by SMT.
     reference: two full encoder passes over Tc + K tokens. causal: one pass over Tc + 1 context tokens (causal
     attention, half the scores) plus L + 1 groups of K registers, each reading on average the context up to its
-    label."""
+    label; only the unmasked query-key pairs count, though attention kernels may compute masked ones too."""
     n, d, K, Tc, Tf, L = cfg.n_enc_layer, cfg.d_model, cfg.n_mem, cfg.context_len, cfg.future_len, labels_per_window
-    decode = transformer_flops(cfg.n_dec_layer, d, K + Tf - 1)  # one decoder window
+    head = 6 * d * cfg.vocab_size  # one slot of the decoder's vocabulary head
+    decode = transformer_flops(cfg.n_dec_layer, d, K + Tf - 1) + Tf * head  # one decoder window
+    rnn_ce = (transformer_flops(cfg.n_dec_layer, d, K) + head) / 3
     if cfg.encoder_type == 'reference':
-        return 2 * transformer_flops(n, d, Tc + K) + decode + step_flops
-    G = L + 1
+        return 2 * transformer_flops(n, d, Tc + K) + decode + step_flops + rnn_ce
+    G, D, R = L + 1, decoded_labels or L, dyn_labels or L
     linear = 6 * 12 * n * d * d * (Tc + 1 + G * K)
     scores = (Tc + 1) ** 2 / 2 + G * K * (Tc + 1 - L / 2 + K)  # query-key pairs that are not masked
-    return linear + 12 * n * d * scores + (decoded_labels or L) * decode + (dyn_labels or L) * step_flops
+    return linear + 12 * n * d * scores + D * decode + R * step_flops + (R if dyn_labels else D) * rnn_ce

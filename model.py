@@ -185,6 +185,11 @@ def cell_width(cfg, n_states=1):
     return Z // parts
 
 
+def cell_weights(cells):
+    """Each single-layer nn.GRU / nn.LSTM's (w_ih, w_hh, b_ih, b_hh): the Parameter objects themselves, not copies."""
+    return [(c.weight_ih_l0, c.weight_hh_l0, c.bias_ih_l0, c.bias_hh_l0) for c in cells]
+
+
 class StackedCells(nn.Module):
     """The recurrent cells' shared shape: n_rnn_layer layers whose states, concatenated, are the memory (every layer's
     h, then for the LSTM every layer's c); layer l > 0 reads layer l-1's new h. A subclass defines one layer's
@@ -211,18 +216,20 @@ class StackedCells(nn.Module):
 class GRUUpdater(StackedCells):
     """Stacked GRU layers. The weights live in one single-layer nn.GRU per layer: `run` calls it over the whole
     sequence (cuDNN on a GPU); one step does the same arithmetic by hand with the same weights, so that it compiles
-    and costs no kernel-launch overhead. Keep `run` out of compiled regions (Dynamo graph-breaks on nn.GRU)."""
+    and costs no kernel-launch overhead. Dynamo refuses to touch an nn.GRU object at all (a graph break), so the step
+    reads the weights from `self.weights`, the same Parameter objects in a plain list (.to() and load_state_dict
+    update parameters in place, so the list stays the module's). Keep `run` out of compiled regions."""
 
     def __init__(self, cfg):
         super().__init__()
         H = cell_width(cfg)
         self.cells = nn.ModuleList(nn.GRU(cfg.d_model if l == 0 else H, H, batch_first=True)
                                    for l in range(cfg.n_rnn_layer))
+        self.weights = cell_weights(self.cells)
 
     def cell_step(self, l, inp, states):
-        cell, (h,) = self.cells[l], states
-        gi = F.linear(inp, cell.weight_ih_l0, cell.bias_ih_l0)
-        gh = F.linear(h, cell.weight_hh_l0, cell.bias_hh_l0)
+        (w_ih, w_hh, b_ih, b_hh), (h,) = self.weights[l], states
+        gi, gh = F.linear(inp, w_ih, b_ih), F.linear(h, w_hh, b_hh)
         (i_r, i_z, i_n), (h_r, h_z, h_n) = gi.chunk(3, -1), gh.chunk(3, -1)
         r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
         return ((1 - z) * torch.tanh(i_n + r * h_n) + z * h,)  # PyTorch's GRU equations exactly
@@ -244,14 +251,16 @@ class LSTMUpdater(StackedCells):
         H = cell_width(cfg, n_states=2)
         self.cells = nn.ModuleList(nn.LSTM(cfg.d_model if l == 0 else H, H, batch_first=True)
                                    for l in range(cfg.n_rnn_layer))
+        self.weights = cell_weights(self.cells)  # what the step reads (see GRUUpdater)
 
-    def gates(self, cell, inp, h):
-        g = F.linear(inp, cell.weight_ih_l0, cell.bias_ih_l0) + F.linear(h, cell.weight_hh_l0, cell.bias_hh_l0)
+    def gates(self, l, inp, h):
+        w_ih, w_hh, b_ih, b_hh = self.weights[l]
+        g = F.linear(inp, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
         i, f, g, o = g.chunk(4, -1)  # PyTorch's gate order
         return torch.sigmoid(i), F.logsigmoid(f), torch.tanh(g), torch.sigmoid(o)
 
     def cell_step(self, l, inp, states):
-        (_, c), (i, log_f, g, o) = states, self.gates(self.cells[l], inp, states[0])
+        (_, c), (i, log_f, g, o) = states, self.gates(l, inp, states[0])
         c = log_f.exp() * c + i * g
         return o * torch.tanh(c), c
 
@@ -259,7 +268,7 @@ class LSTMUpdater(StackedCells):
         h0, c0 = states
         h_seq, _ = self.cells[l](inp, (h0[None].contiguous(), c0[None].contiguous()))
         h_prev = torch.cat([h0[:, None], h_seq[:, :-1]], dim=1)  # the h each step read
-        i, log_f, g, _ = self.gates(self.cells[l], inp, h_prev)
+        i, log_f, g, _ = self.gates(l, inp, h_prev)
         return h_seq, linear_scan(log_f, i * g, c0)
 
 

@@ -1,0 +1,111 @@
+"""torch.compile on the CPU: the SMT step and the RNN step compile as one graph each (fullgraph=True raises on any
+graph break) for every backbone, and the compiled step equals the eager one, loss and gradients. The default run uses
+the aot_eager backend (Dynamo's capture and AOTAutograd's joint graph, in seconds); the slow-marked test runs
+Inductor's generated code (about 20-40 s a backbone on 2 cores). Also: the FLOPs formula behind MFU against
+torch's FlopCounterMode."""
+import pytest
+import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
+
+from conftest import causal_models, tiny_models
+from encoder import SMTObjective, smt_flops_per_window, uniformity_indices
+from model import BACKBONES
+
+TOL = dict(atol=1e-5, rtol=1e-4)  # fp32; aot_eager reorders nothing, Inductor fuses (reassociated sums)
+
+
+def smt_case(backbone, encoder_type='causal', n_labels=8, subsets=True, B=6, Tc=24, Tf=4, seed=0, vocab_size=16):
+    """An SMT objective and one batch of its inputs, short pasts included; with subsets, the decoder reads 3 and the
+    RNN regresses 4 of each window's labels, as train_smt.py's decoded_labels / dyn_labels draw them."""
+    teacher, rnn = (causal_models if encoder_type == 'causal' else tiny_models)(
+        backbone=backbone, context_len=Tc, future_len=Tf, vocab_size=vocab_size)
+    rnn.readout.requires_grad_(False)
+    objective = SMTObjective(teacher, rnn, labels_per_window=n_labels)
+    g = torch.Generator().manual_seed(seed)
+    stream = torch.randint(0, 16, (B, Tc + Tf + 1), generator=g)
+    n_ctx = torch.tensor([Tc, Tc, 10, 3, 1, 0])[:B]
+    args = [stream[:, :-1], stream[:, 1:], n_ctx, uniformity_indices(n_ctx, n_labels, teacher.cfg.n_mem, 512, g)]
+    if subsets:
+        args += [torch.stack([torch.randperm(n_labels, generator=g)[:k] for _ in range(B)]) for k in (3, 4)]
+    return objective, args
+
+
+def loss_and_grads(fn, module, args):
+    module.zero_grad(set_to_none=True)
+    loss, terms = fn(*args)
+    loss.backward()
+    return loss.detach(), terms, {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
+
+
+def assert_compiled_equals_eager(objective, args, backend):
+    eager = loss_and_grads(objective, objective, args)
+    torch._dynamo.reset()
+    compiled = loss_and_grads(torch.compile(objective, backend=backend, fullgraph=True), objective, args)
+    torch.testing.assert_close(compiled[0], eager[0], **TOL)
+    torch.testing.assert_close(compiled[1], eager[1], **TOL)
+    assert compiled[2].keys() == eager[2].keys() and len(eager[2]) > 10  # the teacher's and the RNN's parameters
+    for name in eager[2]:
+        torch.testing.assert_close(compiled[2][name], eager[2][name], **TOL, msg=name)
+
+
+@pytest.mark.parametrize('backbone', BACKBONES)
+def test_smt_step_compiles_without_graph_breaks_and_equals_eager(backbone):
+    assert_compiled_equals_eager(*smt_case(backbone), backend='aot_eager')
+
+
+def test_reference_smt_step_compiles_without_graph_breaks():
+    assert_compiled_equals_eager(*smt_case('transformer', 'reference', n_labels=1, subsets=False), backend='aot_eager')
+
+
+@pytest.mark.parametrize('backbone', BACKBONES)
+def test_rnn_step_and_readout_compile_without_graph_breaks(backbone):
+    """What train_bptt.py and train_dmt.py compile (RNN.compile_parts): one updater step and the readout."""
+    _, rnn = tiny_models(backbone=backbone)
+    m, x = torch.randn(5, 3, 16), torch.randint(0, 16, (5,))
+    m.requires_grad_(True)
+    want_m, want_logits = rnn.step(m, x), rnn.logits(m)
+    torch._dynamo.reset()
+    step, logits = (torch.compile(f, backend='aot_eager', fullgraph=True) for f in (rnn.step, rnn.logits))
+    torch.testing.assert_close(step(m, x), want_m, **TOL)
+    torch.testing.assert_close(logits(m), want_logits, **TOL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('backbone', BACKBONES)
+def test_inductor_smt_step_equals_eager(backbone):
+    assert_compiled_equals_eager(*smt_case(backbone), backend='inductor')
+
+
+def counted_flops(objective, args):
+    """FLOPs of one forward + backward by FlopCounterMode, attention through the math kernel (matrix products that
+    the counter sees; it computes every query-key pair, masked ones too)."""
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        objective(*args)[0].backward()
+    return counter.get_total_flops()
+
+
+@pytest.mark.parametrize('backbone', ['transformer', 'mlp'])
+def test_flops_formula_matches_the_counter_for_the_reference_encoder(backbone):
+    """Every attention of the reference step reads every pair, so the formula must match the counter (within 0.5%:
+    the formula leaves out a few vector-sized products); a vocabulary of 500 makes the heads count."""
+    objective, args = smt_case(backbone, 'reference', n_labels=1, subsets=False, Tc=16, vocab_size=500)
+    B = args[0].size(0)
+    formula = smt_flops_per_window(objective.teacher.cfg, objective.rnn.step_flops()) * B
+    assert counted_flops(objective, args) == pytest.approx(formula, rel=5e-3)
+
+
+def test_flops_formula_for_many_labels():
+    """The causal encoder's formula counts unmasked query-key pairs only, so the counter (which also counts the
+    masked ones the math kernel computes) may exceed it, here by under 15%; what each decoded label and each regressed
+    transition adds must match the counter exactly (the encoder's share is the same in both runs)."""
+    def both(n_dec, n_dyn):
+        objective, args = smt_case('transformer', Tc=16, vocab_size=500)
+        args[4], args[5] = args[4][:, :n_dec], args[5][:, :n_dyn]
+        formula = smt_flops_per_window(objective.teacher.cfg, objective.rnn.step_flops(), 8, n_dec, n_dyn)
+        return formula * args[0].size(0), counted_flops(objective, args)
+
+    (f33, c33), (f13, c13), (f31, c31) = both(3, 3), both(1, 3), both(3, 1)
+    assert f33 <= c33 < 1.15 * f33
+    assert c33 - c13 == pytest.approx(f33 - f13, rel=5e-3)  # two decoded labels a window
+    assert c33 - c31 == pytest.approx(f33 - f31, rel=5e-3)  # two regressed transitions (and their rnn_ce) a window
