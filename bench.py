@@ -3,13 +3,17 @@ Throughput of one full training step (forward, backward, gradient clipping, Adam
   (a) smt-ref    SMT with the reference labels: one transition per window from two bidirectional encoder passes
   (b) smt-many   SMT with many labels per window: L transitions from one pass of the causal encoder
   (c) bptt       BPTT: the readout's cross-entropy along rnn.run over the whole sequence, backprop through time
-for context lengths Tc (SMT) = sequence lengths T (BPTT) in `lengths`. It prints ms per step, tokens/s (window or
-sequence tokens), transitions/s (labelled transitions for SMT, RNN steps for BPTT) and the ratios of (b) to (a)
-and to (c). Data are random tokens with a full past; the numbers are throughput only, not learning.
+for context lengths Tc (SMT) = sequence lengths T (BPTT) in `lengths`. It prints the seconds of the first step
+(compilation happens there), ms per step, tokens/s (window or sequence tokens), transitions/s (labelled transitions
+for SMT, RNN steps for BPTT), MFU where the device's peak is known (the trainers' FLOPs formulas) and the ratios of
+(b) to (a) and to (c). Data are random tokens with a full past; the numbers are throughput only, not learning.
+profile=True adds, for (b): the FLOPs formula against torch's FlopCounterMode for one step, and the profiler's
+table of the kernels that take the step's time.
 
     python bench.py                                          # small sizes, CPU or GPU
     python bench.py --sizes=reference                        # docs/method.md sizes (a GPU: compile, bf16)
     python bench.py --lengths=1024 --backbone=transformer --iters=3
+    python bench.py --sizes=reference --modes=smt-many --decoded_labels=16 --compile=regional --profile=True
 
 (c) calls rnn.run, so a backbone's fast whole-sequence path (cuDNN, a parallel scan) is what gets timed.
 """
@@ -18,10 +22,11 @@ import time
 
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 import configurator
-from common import clip_grads, compile_enabled, device_name, make_optimizer, setup_system
-from encoder import SMTObjective, Teacher, TeacherConfig, uniformity_indices
+from common import COMPILE_FLAGS, clip_grads, compile_mode, device_name, make_optimizer, peak_flops, setup_system, wrap_model
+from encoder import SMTObjective, Teacher, TeacherConfig, smt_flops_per_window, uniformity_indices
 from model import RNN, RNNConfig
 
 # -----------------------------------------------------------------------------
@@ -30,6 +35,8 @@ lengths = '256,1024,4096'  # Tc for SMT, T for BPTT
 sizes = 'small'  # 'small' (the CPU config, config/shakespeare.py) or 'reference' (docs/method.md)
 modes = 'smt-ref,smt-many,bptt'
 labels_per_window = 4096  # (b): L labelled transitions per window, as in train_smt.py, capped at each length's Tc
+decoded_labels = 0  # (b): the decoder reads this many of a window's labels, as in train_smt.py (0: all)
+dyn_labels = 0  # (b): the RNN regresses this many of a window's transitions (0: all)
 # batch per step: (a) min(ref_windows, ref_tokens // Tc) windows, (b) max(1, label_batch // L) windows,
 # (c) max(1, bptt_tokens // T) sequences; 0: the size preset's value (memory-bound choices, see SIZES)
 ref_windows = 0
@@ -46,7 +53,9 @@ warmup = 2  # untimed steps (compilation happens here)
 iters = 3  # timed steps
 device = 'auto'
 dtype = 'auto'  # bfloat16 autocast on CUDA, float32 on CPU
-compile = 'auto'  # 'auto' (CUDA only), 'True', 'False'; (c) compiles the per-step updater of a Transformer backbone
+compile = 'auto'  # as train_smt.py: 'auto' (the whole step on CUDA only), 'True', 'False', 'regional'; (c) compiles
+# the RNN's parts (RNN.compile_parts) whenever compile is on
+profile = False
 seed = 1337
 configurator.load(globals(), sys.argv[1:])
 # -----------------------------------------------------------------------------
@@ -74,7 +83,10 @@ if min(Ts) < 1 or labels_per_window < 1 or warmup < 0 or iters < 1:
 
 sys_ = setup_system(device, dtype, seed)
 dev, ctx = sys_['device'], sys_['ctx']
-do_compile = compile_enabled(compile, sys_['device_type'])
+if compile not in COMPILE_FLAGS:
+    configurator.fail(f"compile must be one of {', '.join(COMPILE_FLAGS)}, got {compile!r}")
+compile_as = compile_mode(compile, sys_['device_type'])
+peak = peak_flops(dev)
 Tf, K, V = preset['future_len'], preset['model']['n_mem'], 256
 
 
@@ -84,15 +96,18 @@ def sync():
 
 
 def time_steps(step):
-    """Seconds per call of step() after the warmup calls, averaged over iters."""
-    for _ in range(warmup):
+    """(seconds of the first call, which compiles; seconds per call after the warmup calls, averaged over iters)."""
+    t0 = time.perf_counter()
+    for i in range(max(1, warmup)):
         step()
-    sync()
+        sync()
+        if i == 0:
+            first = time.perf_counter() - t0
     t0 = time.perf_counter()
     for _ in range(iters):
         step()
     sync()
-    return (time.perf_counter() - t0) / iters
+    return first, (time.perf_counter() - t0) / iters
 
 
 def make_rnn(max_pos):
@@ -104,8 +119,9 @@ def make_rnn(max_pos):
         configurator.fail(str(e))
 
 
-def smt_step_fn(T, encoder_type, L, B):
-    """One SMT training step as train_smt.py takes it: the objective, backward, clipping, AdamW."""
+def smt_step_fn(T, encoder_type, L, B, n_dec=0, n_dyn=0):
+    """One SMT training step as train_smt.py takes it: the objective, backward, clipping, AdamW. Returns the step,
+    its training FLOPs (smt_flops_per_window) and a function that runs the objective once (for the FLOP counter)."""
     m = preset['model']
     teacher = Teacher(TeacherConfig(vocab_size=V, backbone=backbone, encoder_type=encoder_type, context_len=T,
                                     future_len=Tf, max_pos=T + K + Tf, **{k: m[k] for k in (
@@ -115,23 +131,30 @@ def smt_step_fn(T, encoder_type, L, B):
     rnn.m0.requires_grad_(False)
     smt = SMTObjective(teacher, rnn, labels_per_window=L)
     optimizer = make_optimizer(smt.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
-    fwd = torch.compile(smt) if do_compile else smt
+    fwd = wrap_model(smt, compile_as, sys_)
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(V, (B, T + Tf + 1), generator=g)
     n_ctx = torch.full((B,), T)
-    idx = uniformity_indices(n_ctx, L, K, 512, g).to(dev)
-    x, n_ctx = x.to(dev), n_ctx.to(dev)
+    args = [x[:, :-1], x[:, 1:], n_ctx, uniformity_indices(n_ctx, L, K, 512, g)]
+    args += [torch.stack([torch.randperm(L, generator=g)[:n] for _ in range(B)]) if n else None for n in (n_dec, n_dyn)]
+    args = [a.to(dev) if a is not None else None for a in args]
     rnn_params = [p for p in rnn.parameters() if p.requires_grad]
+    flops = B * smt_flops_per_window(teacher.cfg, rnn.step_flops(), L, n_dec, n_dyn)
+
+    def once():
+        with ctx:
+            smt(*args)[0].backward()
+        optimizer.zero_grad(set_to_none=True)
 
     def step():
         with ctx:
-            loss, _ = fwd(x[:, :-1], x[:, 1:], n_ctx, idx)
+            loss, _ = fwd(*args)
         loss.backward()
         clip_grads(rnn_params, grad_clip)
         clip_grads(teacher.parameters(), grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-    return step
+    return step, flops, once
 
 
 def bptt_step_fn(T, B):
@@ -139,9 +162,8 @@ def bptt_step_fn(T, B):
     through all T steps, clipping, AdamW. Only a Transformer updater is compiled (per step; a T-step unrolled graph
     would not compile), so cuDNN and scan paths of other backbones stay outside compiled regions."""
     rnn = make_rnn(K + Tf)
-    if do_compile and backbone == 'transformer':
-        rnn.updater.compile()
-        rnn.readout.compile()
+    if compile_as:
+        rnn.compile_parts()
     optimizer = make_optimizer(rnn.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
     x = torch.randint(V, (B, T + 1), generator=torch.Generator().manual_seed(seed)).to(dev)
 
@@ -153,7 +175,7 @@ def bptt_step_fn(T, B):
         clip_grads(rnn.parameters(), grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-    return step
+    return step, B * T * (rnn.step_flops() + rnn.readout_flops())
 
 
 def ratio(r):
@@ -165,35 +187,60 @@ def free():
         torch.cuda.empty_cache()
 
 
+def profile_step(step, once, flops):
+    """The FLOPs formula against FlopCounterMode (attention counted as its kernels compute it, masked pairs too),
+    then the kernels that take a compiled step's time (CUDA), for the MFU's account."""
+    with FlopCounterMode(display=False) as counter:
+        once()
+    print(f"      FLOPs per step: formula {flops / 1e9:,.1f} G, FlopCounterMode {counter.get_total_flops() / 1e9:,.1f} G",
+          flush=True)
+    activities = [torch.profiler.ProfilerActivity.CPU] + (
+        [torch.profiler.ProfilerActivity.CUDA] if sys_['device_type'] == 'cuda' else [])
+    with torch.profiler.profile(activities=activities) as prof:
+        step()
+        sync()
+    key = 'self_cuda_time_total' if sys_['device_type'] == 'cuda' else 'self_cpu_time_total'
+    print(prof.key_averages().table(sort_by=key, row_limit=12, max_name_column_width=60), flush=True)
+
+
 m = preset['model']
-print(f"bench: {device_name(dev)} | torch {torch.__version__} | {sys_['dtype']} | compile {do_compile} | "
+print(f"bench: {device_name(dev)} | torch {torch.__version__} | {sys_['dtype']} | compile {compile_as} | "
       f"backbone {backbone} | sizes '{sizes}': memory K={K} x d={m['d_model']}, {m['n_head']} heads, encoder "
       f"{m['n_enc_layer']} / decoder {m['n_dec_layer']} / updater {m['n_rnn_layer']} layers, Tf={Tf}, vocab {V} | "
-      f"warmup {warmup}, {iters} timed steps", flush=True)
-header = f"{'T':>5} {'mode':<9} {'batch':>13} {'ms/step':>10} {'tokens/s':>12} {'trans/s':>12} {'vs smt-ref':>11}"
+      f"warmup {warmup}, {iters} timed steps | peak {f'{peak / 1e12:.0f} TFLOP/s' if peak else 'unknown (no MFU)'}",
+      flush=True)
+header = (f"{'T':>5} {'mode':<9} {'batch':>16} {'first s':>8} {'ms/step':>9} {'tokens/s':>11} {'trans/s':>11} "
+          f"{'MFU':>6} {'vs smt-ref':>10}")
 print(header + f" {'vs bptt':>8}\n" + '-' * (len(header) + 9), flush=True)
 for T in Ts:
     rows = {}
     for mode in mode_list:
         if mode == 'smt-ref':
             B = max(1, min(ref_windows, ref_tokens // T))
-            dt = time_steps(smt_step_fn(T, 'reference', 1, B))
-            rows[mode] = (f"{B} windows", dt, B * (T + Tf) / dt, B / dt)
+            step, flops, _ = smt_step_fn(T, 'reference', 1, B)
+            batch, tokens, transitions = f"{B} windows", B * (T + Tf), B
         elif mode == 'smt-many':
             L = min(T, labels_per_window)
-            B = max(1, label_batch // L)
-            dt = time_steps(smt_step_fn(T, 'causal', L, B))
-            rows[mode] = (f"{B}x{L} labels", dt, B * (T + Tf) / dt, B * L / dt)
+            B, n_dec, n_dyn = max(1, label_batch // L), min(decoded_labels, L), min(dyn_labels, L)
+            step, flops, once = smt_step_fn(T, 'causal', L, B, n_dec, n_dyn)
+            # transitions: those the RNN regresses; the decoder reads n_dec of each window's labels
+            batch = f"{B}x{L}" + (f" d{n_dec}" if n_dec else '') + (f" r{n_dyn}" if n_dyn else '')
+            tokens, transitions = B * (T + Tf), B * (n_dyn or L)
         else:
             B = max(1, bptt_tokens // T)
-            dt = time_steps(bptt_step_fn(T, B))
-            rows[mode] = (f"{B} seqs", dt, B * T / dt, B * T / dt)
+            step, flops = bptt_step_fn(T, B)
+            batch, tokens, transitions = f"{B} seqs", B * T, B * T
+        first, dt = time_steps(step)
+        if profile and mode == 'smt-many':
+            profile_step(step, once, flops)
+        del step
         free()
-        batch, dt, tok_s, trans_s = rows[mode]
-        vs = [ratio(trans_s / rows[ref][3]) if ref in rows and ref != mode else '' for ref in ('smt-ref', 'bptt')]
-        print(f"{T:>5} {mode:<9} {batch:>13} {dt * 1000:>10.1f} {tok_s:>12,.0f} {trans_s:>12,.0f} {vs[0]:>11} "
-              f"{vs[1]:>8}", flush=True)
+        rows[mode] = transitions / dt
+        vs = [ratio(rows[mode] / rows[ref]) if ref in rows and ref != mode else '' for ref in ('smt-ref', 'bptt')]
+        mfu = f"{flops / dt / peak * 100:.1f}%" if peak else 'n/a'
+        print(f"{T:>5} {mode:<9} {batch:>16} {first:>8.1f} {dt * 1000:>9.1f} {tokens / dt:>11,.0f} "
+              f"{transitions / dt:>11,.0f} {mfu:>6} {vs[0]:>10} {vs[1]:>8}", flush=True)
     if 'bptt' in rows:  # the ratios against (c) only exist once it ran: repeat them for the SMT rows
         for mode in ('smt-ref', 'smt-many'):
             if mode in rows:
-                print(f"{T:>5} {mode:<9} transitions/s = {ratio(rows[mode][3] / rows['bptt'][3])} bptt", flush=True)
+                print(f"{T:>5} {mode:<9} transitions/s = {ratio(rows[mode] / rows['bptt'])} bptt", flush=True)

@@ -15,6 +15,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from configurator import fail
+from model import compile_regions
 
 
 # -----------------------------------------------------------------------------
@@ -76,9 +77,17 @@ def device_name(device):
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
-def compile_enabled(compile_flag, device_type):
-    """compile='auto' compiles on CUDA only: on a CPU the compile time outweighs the gain for short runs."""
-    return device_type == 'cuda' if compile_flag == 'auto' else compile_flag == 'True'
+COMPILE_FLAGS = ('auto', 'True', 'False', 'regional')
+
+
+def compile_mode(compile_flag, device_type):
+    """None, 'whole' or 'regional'. 'True': torch.compile the whole training module (one graph: fastest steps, but
+    compile time grows with every layer); 'regional': each Transformer block and updater alone (model.compile_regions:
+    seconds to compile whatever the depth); 'auto': whole on CUDA, nothing on a CPU, where compile time outweighs the
+    gain for short runs."""
+    if compile_flag == 'auto':
+        return 'whole' if device_type == 'cuda' else None
+    return {'True': 'whole', 'False': None, 'regional': 'regional'}[compile_flag]
 
 
 # -----------------------------------------------------------------------------
@@ -129,9 +138,12 @@ def set_lr(optimizer, lr):
         group['lr'] = lr
 
 
-def wrap_model(module, compile_now, sys_):
-    """torch.compile (when asked) and DDP around the training module; checkpoints save the raw one (raw_module)."""
-    if compile_now:
+def wrap_model(module, compile, sys_):
+    """torch.compile (compile_mode: 'whole' wraps it, 'regional' compiles its blocks in place) and DDP around the
+    training module; checkpoints save the raw one (raw_module)."""
+    if compile == 'regional':
+        compile_regions(module)
+    elif compile == 'whole':
         module = torch.compile(module)
     if sys_['ddp']:
         module = DDP(module, device_ids=[int(os.environ['LOCAL_RANK'])] if sys_['device_type'] == 'cuda' else None)

@@ -362,15 +362,12 @@ class RNN(nn.Module):
         return torch.stack(ms, dim=1)
 
     def compile_parts(self):
-        """torch.compile what can be compiled, in place (state_dict keys unchanged): the readout, and the updater's
-        step (the step loop calls it T times) or its scan; not a cuDNN path, on which Dynamo graph-breaks."""
+        """torch.compile what can be compiled, in place (state_dict keys unchanged): the readout, the updater's step
+        (step loops call it T times) and a scan `run`; not cuDNN's `run`, which Dynamo refuses."""
         self.readout.compile()
-        if self.cfg.backbone in CUDNN_BACKBONES:
-            return
-        if hasattr(self.updater, 'run'):
+        self.updater.compile()
+        if hasattr(self.updater, 'run') and self.cfg.backbone not in CUDNN_BACKBONES:
             self.updater.run = torch.compile(self.updater.run)
-        else:
-            self.updater.compile()
 
     def step_flops(self):
         """Training FLOPs (forward + backward) of one updater step: the Transformer's from its shape, the others'
@@ -401,6 +398,18 @@ class RNN(nn.Module):
 
     def num_params(self):
         return sum(p.numel() for p in self.parameters())
+
+
+def compile_regions(module):
+    """Regional compilation, in place: torch.compile each Transformer Block's two halves (Block.heads, Block.finish:
+    everything but the attention call, whose masks differ from caller to caller) and each non-Transformer updater.
+    Blocks of one shape share one compiled graph (Dynamo treats their weights as inputs), so compile time does not
+    grow with depth, where compiling a whole SMT step compiles every layer of every stack again."""
+    for m in module.modules():
+        if isinstance(m, Block):
+            m.heads, m.finish = torch.compile(m.heads), torch.compile(m.finish)
+        elif isinstance(m, (MLPUpdater, StackedCells)):
+            m.forward = torch.compile(m.forward)
 
 
 def transformer_flops(n_layer, d, T):

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 import configurator
 from checkpoint import check_finite, check_resume_iters, claim_out_dir, resume_from, save_checkpoint
-from common import (Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads, compile_enabled,
+from common import (COMPILE_FLAGS, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads, compile_mode,
                     device_name, lr_at, make_optimizer, micro_steps, peak_flops, rates, raw_module, set_lr,
                     setup_system, time_is_up, wrap_model)
 from configurator import at_least, between, device_rule, dtype_rule, one_of, satisfies
@@ -81,7 +81,7 @@ eval_seq_len = 1024
 # system
 device = 'auto'
 dtype = 'auto'  # bfloat16 autocast on CUDA, float32 on CPU
-compile = 'auto'  # 'auto' (CUDA only), 'True', 'False'
+compile = 'auto'  # 'auto' (CUDA only), 'True' / 'regional' (the same here: RNN.compile_parts), 'False'
 seed = 1337
 config = configurator.load(globals(), sys.argv[1:], default_config='config/shakespeare_bptt.py')
 # -----------------------------------------------------------------------------
@@ -104,7 +104,7 @@ RULES = {  # every key, checked before any work: 'error: key=value: what is wron
     'beta2': between(0.0, 1.0, hi_open=True), 'grad_clip': at_least(0.0), 'warmup_frac': between(0.0, 1.0),
     'lr_decay': one_of('constant', 'cosine'), 'min_lr': at_least(0.0),
     'eval_seqs': at_least(1), 'eval_seq_len': at_least(1),
-    'device': device_rule, 'dtype': dtype_rule, 'compile': one_of('auto', 'True', 'False'),
+    'device': device_rule, 'dtype': dtype_rule, 'compile': one_of(*COMPILE_FLAGS),
 }
 configurator.check(config, RULES)
 # a resume must match these (the first that differs is named; stateful: a stream's lanes are not carried over from a
@@ -205,9 +205,10 @@ optimizer = make_optimizer(rnn.parameters(), learning_rate, weight_decay, (beta1
 if ckpt is not None:
     optimizer.load_state_dict(ckpt['optimizer'])
 ckpt = None  # free the memory
-# Compile the parts, not the whole unroll: Dynamo graph-breaks on cuDNN's nn.GRU/nn.LSTM, and compiling a T-step
-# Python loop would unroll it into one huge graph. compile_parts compiles in place, so state_dict keys stay clean.
-if compile_enabled(compile, sys_['device_type']):
+# Compile the parts, not the whole unroll (whatever the compile flag): Dynamo refuses cuDNN's nn.GRU/nn.LSTM, and
+# compiling a T-step Python loop would unroll it into one huge graph. compile_parts compiles in place, so state_dict
+# keys stay clean.
+if compile_mode(compile, sys_['device_type']):
     rnn.compile_parts()
 train_step = wrap_model(objective, False, sys_)
 

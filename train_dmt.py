@@ -27,7 +27,7 @@ import torch.nn.functional as F
 import configurator
 from checkpoint import (TRAINERS, check_finite, check_resume_iters, claim_out_dir, load_checkpoint, resume_from,
                         save_checkpoint)
-from common import (Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads, device_name, lr_at,
+from common import (COMPILE_FLAGS, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads, compile_mode, device_name, lr_at,
                     make_optimizer, micro_steps, peak_flops, rates, raw_module, set_lr, setup_system, time_is_up,
                     wrap_model)
 from configurator import at_least, between, device_rule, dtype_rule, int_list, one_of, satisfies
@@ -80,6 +80,7 @@ drift_steps = '1,4,16,64,256'  # rollout steps at which eval reports the drift M
 # system
 device = 'auto'
 dtype = 'auto'  # bfloat16 autocast on CUDA, float32 on CPU
+compile = 'auto'  # 'auto' (CUDA only), 'True' / 'regional' (the same here: RNN.compile_parts), 'False'
 seed = 1337
 config = configurator.load(globals(), sys.argv[1:], default_config='config/shakespeare_dmt.py')
 # -----------------------------------------------------------------------------
@@ -101,7 +102,7 @@ RULES = {  # every key, checked before any work: 'error: key=value: what is wron
     'lr_decay': one_of('constant', 'cosine'), 'min_lr': at_least(0.0),
     'eval_windows': at_least(1), 'eval_seqs': at_least(1), 'eval_seq_len': at_least(1),
     'eval_batch_size': at_least(1), 'drift_steps': int_list(1),
-    'device': device_rule, 'dtype': dtype_rule,
+    'device': device_rule, 'dtype': dtype_rule, 'compile': one_of(*COMPILE_FLAGS),
 }
 configurator.check(config, RULES)
 
@@ -213,7 +214,10 @@ optimizer = make_optimizer(rnn.parameters(), learning_rate, weight_decay, (beta1
 if init_from == 'resume':
     optimizer.load_state_dict(ckpt['optimizer'])
 ckpt = None  # free the memory
-# the rollout is a Python loop over Td steps (or a cuDNN call): compiling it would unroll it, so DMT runs eagerly
+# the rollout is a Python loop over Td steps (or a cuDNN call): compiling it whole would unroll it, so DMT compiles
+# the parts the loop calls (one updater step, the readout), as train_bptt.py does
+if compile_mode(compile, sys_['device_type']):
+    rnn.compile_parts()
 train_step = wrap_model(DMTObjective(rnn, w_mse, w_ce, bptt, ce_through_state), False, sys_)
 
 # -----------------------------------------------------------------------------

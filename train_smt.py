@@ -28,7 +28,7 @@ import torch
 
 import configurator
 from checkpoint import check_finite, check_resume_iters, claim_out_dir, resume_from, save_checkpoint
-from common import (Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads, compile_enabled,
+from common import (COMPILE_FLAGS, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads, compile_mode,
                     device_name, lr_at, make_optimizer, micro_steps, peak_flops, rates, raw_module, set_lr,
                     setup_system, time_is_up, wrap_model)
 from configurator import at_least, between, device_rule, dtype_rule, int_list, one_of, satisfies
@@ -96,7 +96,7 @@ drift_steps = '1,4,16,64,256'  # rollout steps at which eval reports the drift M
 # system
 device = 'auto'
 dtype = 'auto'  # bfloat16 autocast on CUDA, float32 on CPU
-compile = 'auto'  # 'auto' (CUDA only), 'True', 'False'
+compile = 'auto'  # 'auto' (the whole step on CUDA only), 'True', 'False', 'regional' (common.compile_mode)
 seed = 1337
 config = configurator.load(globals(), sys.argv[1:], default_config='config/shakespeare.py')
 # -----------------------------------------------------------------------------
@@ -144,7 +144,7 @@ RULES = {  # every key, checked before any work: 'error: key=value: what is wron
     'beta2': between(0.0, 1.0, hi_open=True), 'grad_clip': at_least(0.0), 'warmup_frac': between(0.0, 1.0),
     'lr_decay': one_of('constant', 'cosine'), 'min_lr': at_least(0.0),
     'eval_windows': at_least(1), 'eval_seqs': at_least(1), 'eval_seq_len': at_least(1), 'drift_steps': int_list(1),
-    'device': device_rule, 'dtype': dtype_rule, 'compile': one_of('auto', 'True', 'False'),
+    'device': device_rule, 'dtype': dtype_rule, 'compile': one_of(*COMPILE_FLAGS),
 }
 configurator.check(config, RULES)
 # a resume must match these (the first that differs is named); DMT from a checkpoint: train_dmt.py
@@ -226,8 +226,9 @@ optimizer = make_optimizer(smt.parameters(), learning_rate, weight_decay, (beta1
 if ckpt is not None:
     optimizer.load_state_dict(ckpt['optimizer'])
 ckpt = None  # free the memory
-# SMT's RNN takes one step, written without cuDNN for every backbone: the whole objective compiles
-train_step = wrap_model(smt, compile_enabled(compile, sys_['device_type']), sys_)
+# SMT's RNN takes one step, written without cuDNN for every backbone: the whole objective compiles as one graph
+# (tests/test_compile.py), or block by block with compile='regional'
+train_step = wrap_model(smt, compile_mode(compile, sys_['device_type']), sys_)
 
 
 @torch.no_grad()
