@@ -53,7 +53,7 @@ warmup = 2  # untimed steps (compilation happens here)
 iters = 3  # timed steps
 device = 'auto'
 dtype = 'auto'  # bfloat16 autocast on CUDA, float32 on CPU
-compile = 'auto'  # as train_smt.py: 'auto' (the whole step on CUDA only), 'True', 'False', 'regional'; (c) compiles
+compile = 'auto'  # as train_smt.py: 'auto' (regional, on CUDA only), 'True' (whole), 'False', 'regional'; (c) compiles
 # the RNN's parts (RNN.compile_parts) whenever compile is on
 profile = False
 seed = 1337

@@ -32,6 +32,7 @@ class TeacherConfig:
 
 
 class Teacher(nn.Module):
+    regions = ('register_attention',)  # what model.compile_regions compiles here (besides the blocks)
 
     def __init__(self, cfg: TeacherConfig):
         super().__init__()
@@ -92,31 +93,31 @@ class Teacher(nn.Module):
         band = self.cfg.band or T + 1  # no band: every key up to the query
         ctx_mask = ((i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - band)
                     & (i[None, None, :] >= start[:, None, None])) | torch.eye(T, dtype=torch.bool, device=dev)
-        # register queries in chunks of groups: a chunk reads the context up to its last label and its own registers.
-        # This skips the (all-masked) context after the chunk and the registers of other chunks, so the cost is
-        # about G*K*T/2 scores, not (T + G*K)^2, with plain SDPA (no FlexAttention needed, CPU and CUDA alike).
-        per_chunk = max(1, T // (2 * K))
-        chunks = []
-        for g0 in range(0, G, per_chunk):
-            g1 = min(G, g0 + per_chunk)
-            n_keys = int(T - G + g1)  # context keys 0 .. p[g1-1]
-            kc = torch.arange(n_keys, device=dev)
-            grp = torch.arange(g0, g1, device=dev).repeat_interleave(K)  # the group of each query / register key
-            p_grp = p[grp][None, :, None]
-            see_ctx = (kc <= p_grp) & (kc > p_grp - band) & (kc[None, None, :] >= start[:, None, None])
-            see_reg = (grp[:, None] == grp[None, :]).expand(B, -1, -1)
-            chunks.append((g0, g1, n_keys, torch.cat([see_ctx, see_reg], dim=2)[:, None]))
+        # register queries, every group at once: a group's K queries read the context up to its label (within the
+        # band) and the group's own K registers, nothing else. Two batched products give those scores directly
+        # (G*K x T against the context, K x K within each group), so no key is gathered or copied per group; the
+        # context scores past a label are computed and masked (about G*K*T/2 wasted pairs, the price of one product).
+        see_ctx = ((i <= p[:, None]) & (i > p[:, None] - band))[None] & (i[None, None, :] >= start[:, None, None])
+        see_ctx = see_ctx[:, None, :, None, :]  # (B, 1, G, 1, T): per batch row, group and context key
         x = torch.cat([self.wte(ctx), self.registers.to(self.wte.weight.dtype).repeat(G, 1).expand(B, -1, -1)], 1)
         for block in self.encoder.blocks:  # model.Block with the label masks in place of its own attention
             q, k, v = block.heads(x, cos, sin)
-            ys = [F.scaled_dot_product_attention(q[:, :, :T], k[:, :, :T], v[:, :, :T], attn_mask=ctx_mask[:, None])]
-            for g0, g1, n_keys, mask in chunks:
-                reg = slice(T + g0 * K, T + g1 * K)
-                keys = torch.cat([k[:, :, :n_keys], k[:, :, reg]], dim=2)
-                vals = torch.cat([v[:, :, :n_keys], v[:, :, reg]], dim=2)
-                ys.append(F.scaled_dot_product_attention(q[:, :, reg], keys, vals, attn_mask=mask))
-            x = block.finish(x, torch.cat(ys, dim=2))
+            y_ctx = F.scaled_dot_product_attention(q[:, :, :T], k[:, :, :T], v[:, :, :T], attn_mask=ctx_mask[:, None])
+            y_reg = self.register_attention(q[:, :, T:], k, v, see_ctx)
+            x = block.finish(x, torch.cat([y_ctx, y_reg], dim=2))
         return self.encoder.norm(x[:, T:]).view(B, G, K, -1)
+
+    def register_attention(self, q, k, v, see_ctx):
+        """The label registers' attention in encode_labels_raw. q (B, H, G*K, hd): the registers' queries, group by
+        group; k, v (B, H, T + G*K, hd): every key and value, context first; see_ctx (B, 1, G, 1, T): which context
+        keys each group reads. A group's K queries read those and the group's own K registers."""
+        G, T = see_ctx.size(2), see_ctx.size(-1)
+        K = q.size(2) // G
+        s_ctx = (q @ k[:, :, :T].transpose(-1, -2)).unflatten(2, (G, K)).masked_fill(~see_ctx, -math.inf)
+        s_reg = q.unflatten(2, (G, K)) @ k[:, :, T:].unflatten(2, (G, K)).transpose(-1, -2)
+        probs = (torch.cat([s_ctx, s_reg], dim=-1).float() * q.size(-1) ** -0.5).softmax(dim=-1).to(v.dtype)
+        y_reg = (probs[..., T:] @ v[:, :, T:].unflatten(2, (G, K))).flatten(2, 3)
+        return probs[..., :T].flatten(2, 3) @ v[:, :, :T] + y_reg
 
     def encode(self, ctx, n_ctx):
         return to_state(self.encode_raw(ctx, n_ctx), self.cfg.backbone)

@@ -96,7 +96,7 @@ drift_steps = '1,4,16,64,256'  # rollout steps at which eval reports the drift M
 # system
 device = 'auto'
 dtype = 'auto'  # bfloat16 autocast on CUDA, float32 on CPU
-compile = 'auto'  # 'auto' (the whole step on CUDA only), 'True', 'False', 'regional' (common.compile_mode)
+compile = 'auto'  # 'auto' (regional, on CUDA only), 'True' (the whole step), 'False', 'regional' (common.compile_mode)
 seed = 1337
 config = configurator.load(globals(), sys.argv[1:], default_config='config/shakespeare.py')
 # -----------------------------------------------------------------------------

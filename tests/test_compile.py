@@ -10,7 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from conftest import causal_models, tiny_models
 from encoder import SMTObjective, smt_flops_per_window, uniformity_indices
-from model import BACKBONES
+from model import BACKBONES, compile_regions
 
 TOL = dict(atol=1e-5, rtol=1e-4)  # fp32; aot_eager reorders nothing, Inductor fuses (reassociated sums)
 
@@ -52,6 +52,20 @@ def assert_compiled_equals_eager(objective, args, backend):
 @pytest.mark.parametrize('backbone', BACKBONES)
 def test_smt_step_compiles_without_graph_breaks_and_equals_eager(backbone):
     assert_compiled_equals_eager(*smt_case(backbone), backend='aot_eager')
+
+
+@pytest.mark.parametrize('backbone', ['transformer', 'gru'])
+def test_regional_compilation_equals_eager(backbone):
+    """compile='regional': every region compiles as one graph, and the step equals the eager one."""
+    objective, args = smt_case(backbone)
+    eager = loss_and_grads(objective, objective, args)
+    torch._dynamo.reset()
+    compile_regions(objective, backend='aot_eager', fullgraph=True)
+    compiled = loss_and_grads(objective, objective, args)
+    compiled_methods = [m for m in objective.modules() for name in getattr(m, 'regions', ()) if name in vars(m)]
+    assert len(compiled_methods) == sum(len(getattr(m, 'regions', ())) for m in objective.modules()) > 3
+    for got, want in zip(compiled, eager):
+        torch.testing.assert_close(got, want, **TOL)
 
 
 def test_reference_smt_step_compiles_without_graph_breaks():
