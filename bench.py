@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 import configurator
-from common import COMPILE_FLAGS, clip_grads, compile_mode, device_name, make_optimizer, peak_flops, setup_system, wrap_model
+from common import (COMPILE_FLAGS, clip_grads, compile_mode, device_name, make_optimizer, peak_flops, setup_system,
+                    wrap_model)
 from encoder import SMTObjective, Teacher, TeacherConfig, smt_flops_per_window, uniformity_indices
 from model import RNN, RNNConfig
 
@@ -192,8 +193,8 @@ def profile_step(step, once, flops):
     then the kernels that take a compiled step's time (CUDA), for the MFU's account."""
     with FlopCounterMode(display=False) as counter:
         once()
-    print(f"      FLOPs per step: formula {flops / 1e9:,.1f} G, FlopCounterMode {counter.get_total_flops() / 1e9:,.1f} G",
-          flush=True)
+    counted = counter.get_total_flops()
+    print(f"      FLOPs per step: formula {flops / 1e9:,.1f} G, FlopCounterMode {counted / 1e9:,.1f} G", flush=True)
     activities = [torch.profiler.ProfilerActivity.CPU] + (
         [torch.profiler.ProfilerActivity.CUDA] if sys_['device_type'] == 'cuda' else [])
     with torch.profiler.profile(activities=activities) as prof:

@@ -28,9 +28,9 @@ import torch
 
 import configurator
 from checkpoint import check_finite, check_resume_iters, claim_out_dir, resume_from, save_checkpoint
-from common import (COMPILE_FLAGS, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads, compile_mode,
-                    device_name, lr_at, make_optimizer, micro_steps, peak_flops, rates, raw_module, set_lr,
-                    setup_system, time_is_up, wrap_model)
+from common import (COMPILE_FLAGS, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads,
+                    compile_mode, device_name, lr_at, make_optimizer, micro_steps, peak_flops, rates, raw_module,
+                    set_lr, setup_system, time_is_up, wrap_model)
 from configurator import at_least, between, device_rule, dtype_rule, int_list, one_of, satisfies
 from data import data_meta, eval_sequences, load_data, need_tokens, step_generator
 from encoder import (ENCODER_TYPES, SMTObjective, Teacher, TeacherConfig, label_valid, smt_flops_per_window,
