@@ -83,7 +83,7 @@ COMPILE_FLAGS = ('auto', 'True', 'False', 'regional')
 def compile_mode(compile_flag, device_type):
     """None, 'whole' or 'regional'. 'True': torch.compile the whole training module (one graph, but compile time
     grows with every layer: over 110 s for the reference SMT step on an H200); 'regional': each block and updater
-    alone (model.compile_regions: 27 s there, whatever the depth); 'auto': regional on CUDA, nothing on a CPU, where
+    alone (model.compile_regions: 25 s there, whatever the depth); 'auto': regional on CUDA, nothing on a CPU, where
     compile time outweighs the gain for short runs."""
     if compile_flag == 'auto':
         return 'regional' if device_type == 'cuda' else None

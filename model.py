@@ -408,7 +408,7 @@ def compile_regions(module, **compile_kw):
     halves, everything but the attention call, whose masks differ from caller to caller; the teacher's register
     attention; a non-Transformer updater's step). Blocks of one shape share one compiled graph (Dynamo treats their
     weights as inputs), so compile time does not grow with depth, where compiling a whole SMT step compiles every
-    layer of every stack again (over 110 s at the reference sizes on an H200, against 27 s; docs/results.md)."""
+    layer of every stack again (over 110 s at the reference sizes on an H200, against 25 s; docs/results.md)."""
     for m in module.modules():
         for name in getattr(m, 'regions', ()):
             setattr(m, name, torch.compile(getattr(m, name), **compile_kw))
