@@ -267,11 +267,12 @@ class SMTObjective(nn.Module):
         Tc, Tf, L, K = self.teacher.cfg.context_len, self.teacher.cfg.future_len, self.labels, self.teacher.cfg.n_mem
         ms = self.teacher.encode_labels(x[:, :Tc + 1], Tc - n_ctx, L + 1)  # memories after x_{Tc-L} .. x_{Tc}
         valid = label_valid(n_ctx, L)  # (B, L)
-        p = torch.arange(Tc - L, Tc, device=x.device)  # label positions
-        m_dec, p_dec, valid_dec = ms[:, :-1], p.expand(x.size(0), -1), valid
-        if dec_idx is not None:
-            m_dec = take(m_dec, dec_idx)
-            p_dec, valid_dec = p[dec_idx], valid.gather(1, dec_idx)
+        p = torch.arange(Tc - L, Tc, device=x.device).expand(x.size(0), -1)  # label positions
+
+        def at(idx, *per_label):  # (B, L, ...) tensors at the labels idx (B, R) of each window (None: all labels)
+            return per_label if idx is None else [t.gather(1, idx) if t.dim() == 2 else take(t, idx) for t in per_label]
+
+        m_dec, p_dec, valid_dec = at(dec_idx, ms[:, :-1], p, valid)
         B, D = p_dec.shape
         future = x.gather(1, (p_dec[..., None] + 1 + torch.arange(Tf - 1, device=x.device)).view(B, -1))  # x_{p+1..}
         targets = y.gather(1, (p_dec[..., None] + torch.arange(Tf, device=x.device)).view(B, -1)).view(B, D, Tf)
@@ -279,10 +280,7 @@ class SMTObjective(nn.Module):
         logits = self.teacher.decode(m_dec.flatten(0, 1), future.view(B * D, Tf - 1))
         l_dec = self.dec_loss(logits, targets.view(B * D, Tf))
         # one step from each regressed label, all in one updater call; MSE per transition, averaged over real ones
-        m_t, m_next, p_dyn, valid_dyn = ms[:, :-1], ms[:, 1:], p.expand(x.size(0), -1), valid
-        if dyn_idx is not None:
-            m_t, m_next = take(m_t, dyn_idx), take(m_next, dyn_idx)
-            p_dyn, valid_dyn = p[dyn_idx], valid.gather(1, dyn_idx)
+        m_t, m_next, p_dyn, valid_dyn = at(dyn_idx, ms[:, :-1], ms[:, 1:], p, valid)
         R = p_dyn.size(1)
         m_pred = self.rnn.step(m_t.flatten(0, 1), x.gather(1, p_dyn + 1).flatten())
         err = (m_pred.float() - m_next.flatten(0, 1).float()).pow(2).mean(dim=(-2, -1))

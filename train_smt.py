@@ -191,13 +191,15 @@ def get_batch(iter_num, index, rows):
     valid = label_valid(n_ctx, labels_per_window)
 
     def subset(k):  # k of each window's labels at random, in order (None: all of them)
-        return torch.rand(batch_size, labels_per_window, generator=g).argsort(1)[:, :k].sort(1).values[rows] if k else None
+        if k:
+            return torch.rand(batch_size, labels_per_window, generator=g).argsort(1)[:, :k].sort(1).values[rows]
     dec_idx = subset(decoded_labels)  # the labels the decoder reads
     dyn_idx = subset(dyn_labels)  # the transitions the RNN regresses, drawn independently
     if dyn_idx is not None:
         valid = valid.gather(1, dyn_idx)
     n_trans = int(valid.sum())
-    return [t if t is None else t.to(dev, non_blocking=True) for t in (x, y, n_ctx, unif_idx, dec_idx, dyn_idx)] + [n_trans]
+    batch = [t if t is None else t.to(dev, non_blocking=True) for t in (x, y, n_ctx, unif_idx, dec_idx, dyn_idx)]
+    return batch + [n_trans]
 
 
 # -----------------------------------------------------------------------------
