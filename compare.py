@@ -30,7 +30,7 @@ out_dir = 'out-compare'
 backbones = ','.join(BACKBONES)
 methods = 'smt,bptt'
 max_time = 600.0  # seconds of training per cell (the trainers' max_time; an SMT cell splits it with DMT)
-dmt_frac = 0.25  # share of an SMT cell's budget that DMT gets after SMT (0: SMT alone)
+dmt_frac = 0.125  # share of an SMT cell's budget that DMT gets after SMT (0: SMT alone)
 bptt_args = 'auto'  # the BPTT cell's overrides; 'auto': --stateful=True on a stream (pasts longer than a window), none
 # on a probe (an episode is trained whole)
 dmt_args = ''  # extra --key=value overrides for the DMT runs (the model and data come from the SMT checkpoint)
@@ -160,7 +160,7 @@ for i, (value, backbone, method) in enumerate(runs):
 # -----------------------------------------------------------------------------
 # the table: a row per (sweep value,) backbone, a column per method; bits/token of the RNN alone (eval.py)
 method_list = methods.split(',')
-names = {'smt': f'SMT -> DMT ({1 - dmt_frac:.0%} / {dmt_frac:.0%})' if dmt_frac else 'SMT', 'bptt': 'BPTT'}
+names = {'smt': f'SMT -> DMT ({100 * (1 - dmt_frac):g}% / {100 * dmt_frac:g}%)' if dmt_frac else 'SMT', 'bptt': 'BPTT'}
 # the SMT cell's diagnostics (why an RNN does or does not follow its teacher): the teacher's next-token CE and the
 # drift MSE of the RNN's own rollout from the teacher's memories, at its last measured step
 with_smt = 'smt' in method_list

@@ -51,6 +51,6 @@ def test_compare_writes_the_table(tiny_data, tmp_path):
              '--device=cpu'] + CONFIGS)
     assert '[4/4] mingru-bptt' in p.stdout
     table = (tmp_path / 'table.md').read_text()
-    assert table.startswith('| backbone | SMT -> DMT (75% / 25%) | BPTT | teacher (SMT) |') and 'failed' not in table
+    assert table.startswith('| backbone | SMT -> DMT (87.5% / 12.5%) | BPTT | teacher (SMT) |') and 'failed' not in table
     runs = json.loads((tmp_path / 'results.json').read_text())['runs']
     assert len(runs) == 4 and all(r['eval']['L'] == 32 for r in runs)
