@@ -21,6 +21,15 @@ from model import compile_regions
 # -----------------------------------------------------------------------------
 # devices, DDP, precision
 
+def cpu_has_fast_bf16():
+    """PyTorch's own check that oneDNN has fast bf16 matrix products on this CPU (AVX512 or newer): there bf16 autocast
+    makes the small configs' SMT steps faster (docs/results.md); without it bf16 is emulated and slower than float32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def setup_system(device, dtype, seed):
     """DDP is on when torchrun sets RANK. Returns a dict with ddp, rank, world_size, master, device, dtype, ctx."""
     ddp = int(os.environ.get('RANK', -1)) != -1
@@ -38,6 +47,9 @@ def setup_system(device, dtype, seed):
         dist.init_process_group(backend='nccl' if device.startswith('cuda') else 'gloo')
     if dtype == 'auto':
         dtype = 'bfloat16' if device.startswith('cuda') and torch.cuda.is_bf16_supported() else 'float32'
+    if dtype == 'bfloat16' and device == 'cpu' and not cpu_has_fast_bf16():
+        print("warning: dtype='bfloat16' on a CPU without fast bf16 matrix products (oneDNN needs AVX512 or newer): "
+              "it is likely slower than --dtype=float32 here", file=sys.stderr)
     torch.manual_seed(seed)
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
