@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The GPU checks, for a lent machine (one H100/H200, torch installed, no internet), run from anywhere:
 #
-#     OUT=/path/to/results bash scripts/gpu_check.sh
+#     OUT=/path/to/results bash scripts/gpu_check.sh            # the SMT step: compile, throughput, MFU (8 min at most)
+#     OUT=/path/to/results bash scripts/gpu_check.sh quality    # the trainers end to end: time to quality (9 min)
 #
-# 8 minutes at most (the step limits add up to 425 s, plus start-up). Every step runs under `timeout`, so a slow
-# step costs its own budget only and the later ones still run; bench.py prints each row as soon as it is measured.
+# Every step runs under `timeout`, so a slow step costs its own budget only and the later ones still run.
+#
+# Default mode (the step limits add up to 425 s, plus start-up; bench.py prints each row as soon as it is measured).
 # Writes to $OUT (default out-gpu-check/):
 #   env.txt               GPU, torch, commit
 #   tests.txt             the CUDA-only tests (bf16 SMT step finite, compiled == eager, labels == per-window)
@@ -16,6 +18,12 @@
 #                         compile alone took over 110 s)
 #   bench_bptt_lstm.txt   BPTT of the reference-size LSTM (cuDNN), T = 256
 #   summary.txt           all tables together (also printed at the end)
+#
+# `quality` mode (the step limits add up to 540 s; needs data/shakespeare/ prepared): the recipe's RNN (K=4 x d=128,
+# 2 Transformer-updater layers) on Shakespeare bytes with the trainers' defaults on CUDA (bf16, compile='auto'), at
+# GPU batch sizes: SMT for $SMT_S s then DMT for $DMT_S s, against BPTT of the same RNN and the one-layer LSTM(512)
+# for their sum; then eval.py --L=1024 on every checkpoint. Writes smt.txt, dmt.txt, bptt.txt, lstm.txt (the
+# trainers' logs: compile time in the first step's line, transitions or tokens a second) and eval.txt.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out-gpu-check}
@@ -35,6 +43,28 @@ step() {  # step NAME SECONDS CMD...: run CMD under a timeout into $OUT/NAME.txt
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
   git log -1 --oneline 2>/dev/null || true; } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
+
+if [ "${1:-}" = quality ]; then
+    SMT_S=${SMT_S:-60} DMT_S=${DMT_S:-20} EVAL=${EVAL:---L=1024}  # (a CPU dry run: SMT_S=3 DMT_S=2 EVAL="--L=64 --n_seqs=4")
+    ALL_S=$((SMT_S + DMT_S))
+    R="--overwrite=True --eval_interval=100000"  # fresh runs; one evaluation, at the end
+    step smt 130 python3 train_smt.py $R --out_dir="$OUT/smt" --max_time=$SMT_S --batch_size=32 --log_interval=100
+    step dmt 70 python3 train_dmt.py $R --init_from="$OUT/smt/ckpt.pt" --out_dir="$OUT/dmt" --max_time=$DMT_S \
+        --batch_size=64 --log_interval=10
+    step bptt 150 python3 train_bptt.py config/shakespeare_bptt.py $R --out_dir="$OUT/bptt" --max_time=$ALL_S \
+        --batch_size=256 --log_interval=25
+    step lstm 100 python3 train_bptt.py config/shakespeare_lstm.py $R --out_dir="$OUT/lstm" --max_time=$ALL_S \
+        --batch_size=256 --log_interval=25
+    ckpts=$(ls "$OUT"/{smt,dmt,bptt,lstm}/ckpt.pt 2>/dev/null | paste -sd, -)
+    step eval 90 python3 eval.py $EVAL --ckpt="$ckpts"
+    { cat "$OUT/env.txt"; for f in smt dmt bptt lstm; do
+        echo; echo "# $f"; grep -E '^iter 0:|^iter [0-9]+:' "$OUT/$f.txt" | sed -n '1p;$p'
+        grep -E '^eval|exit|TIMED|Error' "$OUT/$f.txt" | tail -n 3; done
+      echo; echo "# eval"; grep -E '^\||^RNN alone|exit|TIMED' "$OUT/eval.txt"
+      echo "total $(($(date +%s) - T0)) s"; } > "$OUT/summary.txt" 2>&1
+    cat "$OUT/summary.txt"
+    exit 0
+fi
 
 REF="--sizes=reference --lengths=256 --warmup=2 --iters=5 --label_batch=16384"
 step tests 100 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py
