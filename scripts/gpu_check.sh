@@ -20,10 +20,9 @@
 #   summary.txt           all tables together (also printed at the end)
 #
 # `quality` mode (the step limits add up to 540 s; needs data/shakespeare/ prepared): the recipe's RNN (K=4 x d=128,
-# 2 Transformer-updater layers) on Shakespeare bytes with the trainers' defaults on CUDA (bf16, compile='auto'), at
-# GPU batch sizes: SMT for $SMT_S s then DMT for $DMT_S s, against BPTT of the same RNN and the one-layer LSTM(512)
-# for their sum; then eval.py --L=1024 on every checkpoint. Writes smt.txt, dmt.txt, bptt.txt, lstm.txt (the
-# trainers' logs: compile time in the first step's line, transitions or tokens a second) and eval.txt.
+# 2 Transformer-updater layers) on Shakespeare bytes on CUDA (bf16 autocast, eager), at GPU batch sizes: SMT for
+# $SMT_S s then DMT for $DMT_S s, against BPTT of the same RNN and the one-layer LSTM(512) for their sum; then
+# eval.py --L=1024 on every checkpoint. Writes smt.txt, dmt.txt, bptt.txt, lstm.txt (the trainers' logs) and eval.txt.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out-gpu-check}
@@ -47,7 +46,9 @@ cat "$OUT/env.txt"
 if [ "${1:-}" = quality ]; then
     SMT_S=${SMT_S:-60} DMT_S=${DMT_S:-20} EVAL=${EVAL:---L=1024}  # (a CPU dry run: SMT_S=3 DMT_S=2 EVAL="--L=64 --n_seqs=4")
     ALL_S=$((SMT_S + DMT_S))
-    R="--overwrite=True --eval_interval=100000"  # fresh runs; one evaluation, at the end
+    # fresh runs; one evaluation, at the end; eager: at these sizes compile='auto' (regional) spent about 45 of SMT's
+    # first 60 s compiling and recompiling, and DMT's first step over 20 s, for no faster steps (docs/results.md)
+    R="--overwrite=True --eval_interval=100000 --compile=False"
     step smt 130 python3 train_smt.py $R --out_dir="$OUT/smt" --max_time=$SMT_S --batch_size=32 --log_interval=100
     step dmt 70 python3 train_dmt.py $R --init_from="$OUT/smt/ckpt.pt" --out_dir="$OUT/dmt" --max_time=$DMT_S \
         --batch_size=64 --log_interval=10
