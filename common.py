@@ -47,7 +47,7 @@ def setup_system(device, dtype, seed):
         dist.init_process_group(backend='nccl' if device.startswith('cuda') else 'gloo')
     if dtype == 'auto':
         dtype = 'bfloat16' if device.startswith('cuda') and torch.cuda.is_bf16_supported() else 'float32'
-    if dtype == 'bfloat16' and device == 'cpu' and not cpu_has_fast_bf16():
+    if dtype == 'bfloat16' and device == 'cpu' and rank == 0 and not cpu_has_fast_bf16():
         print("warning: dtype='bfloat16' on a CPU without fast bf16 matrix products (oneDNN needs AVX512 or newer): "
               "it is likely slower than --dtype=float32 here", file=sys.stderr)
     torch.manual_seed(seed)

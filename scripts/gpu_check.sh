@@ -59,7 +59,7 @@ if [ "${1:-}" = quality ]; then
     ckpts=$(ls "$OUT"/{smt,dmt,bptt,lstm}/ckpt.pt 2>/dev/null | paste -sd, -)
     step eval 90 python3 eval.py $EVAL --ckpt="$ckpts"
     { cat "$OUT/env.txt"; for f in smt dmt bptt lstm; do
-        echo; echo "# $f"; grep -E '^iter 0:|^iter [0-9]+:' "$OUT/$f.txt" | sed -n '1p;$p'
+        echo; echo "# $f"; grep -E '^iter [0-9]+:' "$OUT/$f.txt" | sed -n '1p;$p'
         grep -E '^eval|exit|TIMED|Error' "$OUT/$f.txt" | tail -n 3; done
       echo; echo "# eval"; grep -E '^\||^RNN alone|exit|TIMED' "$OUT/eval.txt"
       echo "total $(($(date +%s) - T0)) s"; } > "$OUT/summary.txt" 2>&1
