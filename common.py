@@ -45,8 +45,9 @@ def setup_system(device, dtype, seed):
             device = f'cuda:{local_rank}'
             torch.cuda.set_device(device)
         dist.init_process_group(backend='nccl' if device.startswith('cuda') else 'gloo')
-    if dtype == 'auto':
-        dtype = 'bfloat16' if device.startswith('cuda') and torch.cuda.is_bf16_supported() else 'float32'
+    if dtype == 'auto':  # bf16 where the hardware runs it fast; emulated bf16 is slower than float32
+        fast = torch.cuda.is_bf16_supported() if device.startswith('cuda') else cpu_has_fast_bf16()
+        dtype = 'bfloat16' if fast else 'float32'
     if dtype == 'bfloat16' and device == 'cpu' and rank == 0 and not cpu_has_fast_bf16():
         print("warning: dtype='bfloat16' on a CPU without fast bf16 matrix products (oneDNN needs AVX512 or newer): "
               "it is likely slower than --dtype=float32 here", file=sys.stderr)

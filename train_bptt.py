@@ -80,7 +80,7 @@ eval_seqs = 32
 eval_seq_len = 1024
 # system
 device = 'auto'
-dtype = 'auto'  # bfloat16 autocast on CUDA, float32 on CPU
+dtype = 'auto'  # bf16 autocast where the device runs it fast (CUDA, a CPU with AVX512), else float32
 compile = 'auto'  # 'auto' (CUDA only), 'True' / 'regional' (the same here: RNN.compile_parts), 'False'
 seed = 1337
 config = configurator.load(globals(), sys.argv[1:], default_config='config/shakespeare_bptt.py')
@@ -288,7 +288,8 @@ while True:
                      out_dir)
         if master:
             tok_s, mfu = rates(dt, tokens_per_iter, flops_per_iter, peak)
-            print(f"iter {iter_num}: loss {loss_val:.4f} | {tok_s:,.0f} tok/s {tok_s:,.0f} trans/s | mfu {mfu} | "
+            # every token read is one RNN transition (backpropagated through), so one number counts both
+            print(f"iter {iter_num}: loss {loss_val:.4f} | {tok_s:,.0f} tok/s (1 transition each) | mfu {mfu} | "
                   f"lr {lr:.2e} | {dt * 1000:.0f} ms | eta {clock.eta(iter_num, max_iters, max_time)}")
             logger.log({'train/loss': loss_val, 'lr': lr, 'tokens_per_s': tok_s, 'transitions_per_s': tok_s,
                         'grad_norm/rnn': grad_norm.item()}, step=iter_num)

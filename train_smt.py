@@ -95,7 +95,7 @@ eval_seq_len = 1024
 drift_steps = '1,4,16,64,256'  # rollout steps at which eval reports the drift MSE(m^_t, m_t)
 # system
 device = 'auto'
-dtype = 'auto'  # bfloat16 autocast on CUDA, float32 on CPU
+dtype = 'auto'  # bf16 autocast where the device runs it fast (CUDA, a CPU with AVX512), else float32
 compile = 'auto'  # 'auto' (regional, on CUDA only), 'True' (the whole step), 'False', 'regional' (common.compile_mode)
 seed = 1337
 config = configurator.load(globals(), sys.argv[1:], default_config='config/shakespeare.py')

@@ -27,3 +27,4 @@ lr_decay = 'cosine'
 eval_windows = 128
 eval_seqs = 16
 eval_seq_len = 784  # whole images: eval sequences start at an image's first pixel
+dtype = 'float32'  # its results were measured in float32 (docs/results.md)

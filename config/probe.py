@@ -25,3 +25,4 @@ max_iters = 2000
 lr_decay = 'cosine'
 eval_windows = 128
 eval_seqs = 128  # whole episodes, run by the RNN alone from its initial memory (eval_seq_len is not used)
+dtype = 'float32'  # its results were measured in float32 (docs/results.md)

@@ -13,3 +13,4 @@ learning_rate = 2e-3
 max_iters = 2000
 lr_decay = 'cosine'
 eval_seqs = 128
+dtype = 'float32'  # BPTT trains worse in bf16 autocast (docs/results.md)

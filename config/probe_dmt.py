@@ -10,3 +10,4 @@ max_iters = 300
 eval_interval = 100
 log_interval = 10
 eval_seqs = 128
+dtype = 'float32'  # bf16 made DMT's step no faster (docs/results.md)
