@@ -342,7 +342,65 @@ def smt_flops_per_window(cfg, step_flops, labels_per_window=1, decoded_labels=0,
     rnn_ce = (transformer_flops(cfg.n_dec_layer, d, K) + head) / 3
     if cfg.encoder_type == 'reference':
         return 2 * transformer_flops(n, d, Tc + K) + decode + step_flops + rnn_ce
-    G, D, R = L + 1, decoded_labels or L, dyn_labels or L
-    linear = 6 * 12 * n * d * d * (Tc + 1 + G * K)
-    scores = (Tc + 1) ** 2 / 2 + G * K * (Tc + 1 - L / 2 + K)  # query-key pairs that are not masked
-    return linear + 12 * n * d * scores + D * decode + R * step_flops + (R if dyn_labels else D) * rnn_ce
+    D, R = decoded_labels or L, dyn_labels or L
+    return encoder_flops(cfg, Tc + 1, L + 1) + D * decode + R * step_flops + (R if dyn_labels else D) * rnn_ce
+
+
+def encoder_flops(cfg, T, G):
+    """Training FLOPs (forward + backward) of one causal-encoder pass over T context tokens labelling the last G of
+    them (Teacher.encode_labels): the linear layers over T + G*K tokens; causal attention over the context (half
+    the scores), and each group of K registers reading on average the context up to its label."""
+    n, d, K = cfg.n_enc_layer, cfg.d_model, cfg.n_mem
+    scores = T ** 2 / 2 + G * K * (T - (G - 1) / 2 + K)  # query-key pairs that are not masked
+    return 6 * 12 * n * d * d * (T + G * K) + 12 * n * d * scores
+
+
+class DMTObjective(nn.Module):
+    """The DMT loss (docs/method.md, DMT) over a batch of rollouts of the RNN on its own states. Holds only the RNN:
+    the teacher's labels come from outside, without gradient, so the teacher stays out of the DDP wrapper.
+
+        L = w_mse * MSE(m^_t, label_t)  (at the label steps)  +  w_ce * CE(readout(sg(m^_t)), y_t)
+
+    bptt=False (the reference): the incoming state is detached at every step, so every gradient is one step deep,
+    (m^_{t-1}, x_t) -> m^_t, and the loss is a sum of one-step terms on the visited states. So the rollout visits
+    its states without a graph, then one batched step from the visited state before each trained transition carries
+    the whole gradient. The visit is rnn.run, or with rollout='parallel' RNN.rollout's sweeps over all steps at once
+    from the teacher's memories, to tolerance tol (at most max_sweeps; 0: no limit). bptt=True: rnn.run with the
+    graph through the whole rollout. ce_through_state: the readout's CE also reaches the updater (one step back per
+    state, or with bptt through the rollout)."""
+
+    def __init__(self, rnn, w_mse=10.0, w_ce=1.0, bptt=False, ce_through_state=False, rollout='parallel', tol=1e-4,
+                 max_sweeps=0):
+        super().__init__()
+        assert rollout in ('parallel', 'sequential'), rollout
+        self.rnn, self.w_mse, self.w_ce, self.bptt, self.ce_through_state = rnn, w_mse, w_ce, bptt, ce_through_state
+        self.rollout, self.tol, self.max_sweeps = rollout, tol, max_sweeps
+
+    def visit(self, m_start, x, label_steps, labels):
+        """The states the RNN visits from m_start over x (B, Td), no graph, and the sweeps that took (Td: the loop)."""
+        if self.rollout == 'sequential':
+            return self.rnn.run(m_start, x), x.size(1)
+        # the guess: the teacher's memory at every step, each label held until the next (m_start before the first)
+        held = torch.searchsorted(label_steps, torch.arange(x.size(1), device=x.device), right=True)
+        guess = torch.cat([m_start[:, None], labels.to(m_start.dtype)], dim=1)[:, held]
+        return self.rnn.rollout(m_start, x, guess, self.tol, self.max_sweeps)
+
+    def forward(self, m_start, x, y, label_steps, labels):
+        """m_start (B, K, d): the memory before x[:, 0]; x, y (B, Td): rollout inputs and next-token targets;
+        label_steps (J,): increasing indices into the rollout; labels (B, J, K, d): the teacher's memories there.
+        Returns the weighted loss and its terms (mse, ce, sweeps), detached, for logging."""
+        if self.bptt:
+            ms = self.rnn.run(m_start, x)  # (B, Td, K, d): the state after each input, with the graph through all
+            m_label, m_read, sweeps = ms[:, label_steps], ms if self.ce_through_state else ms.detach(), x.size(1)
+        else:
+            with torch.no_grad():
+                ms, sweeps = self.visit(m_start, x, label_steps, labels)
+            trained = torch.arange(x.size(1), device=x.device) if self.ce_through_state else label_steps
+            prev = torch.cat([m_start[:, None], ms[:, :-1]], dim=1)[:, trained]  # the state each transition read
+            new = self.rnn.step(prev.flatten(0, 1), x[:, trained].flatten()).view_as(prev)
+            m_label, m_read = (new[:, label_steps], new) if self.ce_through_state else (new, ms)
+        l_mse = F.mse_loss(m_label.float(), labels.float())
+        logits = self.rnn.logits(m_read)
+        l_ce = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-1)
+        terms = torch.stack([l_mse.detach(), l_ce.detach(), torch.tensor(float(sweeps), device=x.device)])
+        return self.w_mse * l_mse + self.w_ce * l_ce, terms

@@ -351,18 +351,38 @@ class RNN(nn.Module):
         """m: (B, K, d) memory after x_<=t; x: (B,) the token x_{t+1}. Returns m_{t+1}, in the backbone's space."""
         return self.updater(m, self.wte(x))
 
-    def run(self, m, xs, detach=False):
+    def run(self, m, xs):
         """Apply step along xs (B, T) from m; returns the T memories after each input, (B, T, K, d).
-        Uses the backbone's fast whole-sequence path where it has one (equal to the step loop, tests/test_backbones.py).
-        detach=True cuts the gradient between steps (DMT's rollout on its own states without BPTT): the step loop."""
+        Uses the backbone's fast whole-sequence path where it has one (equal to the step loop, tests/test_backbones.py)."""
         e = self.wte(xs)
-        if not detach and hasattr(self.updater, 'run'):
+        if hasattr(self.updater, 'run'):
             return self.updater.run(m, e)
         ms = []
         for t in range(xs.size(1)):
-            m = self.updater(m.detach() if detach else m, e[:, t])
+            m = self.updater(m, e[:, t])
             ms.append(m)
         return torch.stack(ms, dim=1)
+
+    @torch.no_grad()
+    def rollout(self, m, xs, guess, tol=1e-4, max_sweeps=0):
+        """The states run(m, xs) visits, without a graph, computed in parallel over time: fixed-point (Jacobi)
+        sweeps s_t <- step(s_{t-1}, x_t) for every t at once, started from guess (B, T, K, d) (the teacher's memories
+        of the same pasts, which an SMT-trained RNN tracks). Sweep k makes state k-1 exact, so T sweeps give run's
+        states whatever the guess, and only the not-yet-exact suffix is recomputed; a contracting RNN forgets the
+        guess's error geometrically and converges in far fewer. Stops when no state moved by more than tol in a
+        sweep, or after max_sweeps (0: no limit; a truncated solve). Returns the states and the number of sweeps."""
+        B, T = xs.shape
+        e, s = self.wte(xs), guess.clone()
+        done, sweeps = 0, 0  # states before index `done` are exact
+        while done < T and (max_sweeps == 0 or sweeps < max_sweeps):
+            prev = torch.cat([(m if done == 0 else s[:, done - 1])[:, None], s[:, done:-1]], dim=1)
+            new = self.updater(prev.flatten(0, 1), e[:, done:].flatten(0, 1)).view_as(prev)
+            moved = (new - s[:, done:]).abs().max().item()
+            s[:, done:] = new
+            done, sweeps = done + 1, sweeps + 1
+            if moved <= tol:
+                break
+        return s, sweeps
 
     def compile_parts(self):
         """torch.compile what can be compiled, in place (state_dict keys unchanged): the readout, the updater's step

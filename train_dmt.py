@@ -21,8 +21,6 @@ import sys
 from dataclasses import asdict
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
 import configurator
 from checkpoint import (TRAINERS, check_finite, check_resume_iters, claim_out_dir, load_checkpoint, resume_from,
@@ -32,9 +30,9 @@ from common import (COMPILE_FLAGS, Logger, Throughput, all_reduce_sum, batch_pla
                     set_lr, setup_system, time_is_up, wrap_model)
 from configurator import at_least, between, device_rule, dtype_rule, int_list, one_of, satisfies
 from data import data_meta, eval_sequences, load_data, need_tokens, step_generator
-from encoder import Teacher, TeacherConfig
+from encoder import DMTObjective, Teacher, TeacherConfig, encoder_flops
 from metrics import format_drift, format_rnn_report, rnn_report, teacher_window_bits
-from model import RNN, RNNConfig, transformer_flops
+from model import RNN, RNNConfig
 
 # -----------------------------------------------------------------------------
 # defaults: DMT on the paper's reference LM run (train_smt.py's defaults); config/shakespeare_dmt.py is CPU-sized
@@ -55,6 +53,10 @@ rollout_len = 256  # Td: steps the RNN runs on its own state
 label_every = 16  # k: a teacher label every k steps
 start = 'both'  # rollouts start from 'encoder' (the teacher's memory of Tc tokens), 'initial' (the RNN's own), 'both'
 bptt = False  # backpropagate through the rollout instead of detaching the state at every step
+rollout = 'parallel'  # how a detached rollout visits its states: 'parallel' (sweeps over all steps at once from the
+# teacher's memories, RNN.rollout) or 'sequential' (rnn.run, step by step); the same states at convergence
+rollout_tol = 1e-4  # parallel: stop when no state moves by more than this in a sweep
+max_sweeps = 0  # parallel: at most this many sweeps (0: until rollout_tol; Td sweeps are always exact)
 ce_through_state = False  # the readout's CE also trains the updater through the states (with bptt: BPTT fine-tuning
 # of the whole rollout, the teacher's labels as a regulariser); False: the reference, CE on detached states
 # DMT objective
@@ -79,7 +81,7 @@ eval_batch_size = 128  # windows or sequences per evaluation forward (train_smt.
 drift_steps = '1,4,16,64,256'  # rollout steps at which eval reports the drift MSE(m^_t, m_t)
 # system
 device = 'auto'
-dtype = 'auto'  # bfloat16 autocast on CUDA, float32 on CPU
+dtype = 'auto'  # bf16 autocast where the device runs it fast (CUDA, a CPU with AVX512), else float32
 compile = 'auto'  # 'auto' (CUDA only), 'True' / 'regional' (the same here: RNN.compile_parts), 'False'
 seed = 1337
 config = configurator.load(globals(), sys.argv[1:], default_config='config/shakespeare_dmt.py')
@@ -92,7 +94,8 @@ RULES = {  # every key, checked before any work: 'error: key=value: what is wron
     'batch_size': at_least(1), 'gradient_accumulation_steps': at_least(1), 'rollout_len': at_least(1),
     'label_every': satisfies(lambda v, c: 1 <= v <= c['rollout_len'], "must be in [1, rollout_len={rollout_len}]",
                              "a label every k steps of the rollout needs 1 <= k <= rollout_len"),
-    'start': one_of('encoder', 'initial', 'both'),
+    'start': one_of('encoder', 'initial', 'both'), 'rollout': one_of('parallel', 'sequential'),
+    'rollout_tol': at_least(0.0), 'max_sweeps': at_least(0),
     'w_mse': at_least(0.0), 'w_ce': at_least(0.0),
     'learning_rate': at_least(0.0),
     'max_iters': [at_least(0), satisfies(lambda v, c: v > 0 or c['eval_only'], "nothing to train",
@@ -153,27 +156,6 @@ resumed_seconds = ckpt.get('train_seconds', 0.0) if init_from == 'resume' else 0
 smt_iter_num = ckpt.get('smt_iter_num', ckpt['iter_num'])  # how long the RNN was trained by SMT
 
 
-class DMTObjective(nn.Module):
-    """The DMT loss over a batch of rollouts. Holds only the RNN: the teacher's labels are computed outside, without
-    gradient, so the teacher stays out of the DDP wrapper."""
-
-    def __init__(self, rnn, w_mse=10.0, w_ce=1.0, bptt=False, ce_through_state=False):
-        super().__init__()
-        self.rnn, self.w_mse, self.w_ce, self.bptt, self.ce_through_state = rnn, w_mse, w_ce, bptt, ce_through_state
-
-    def forward(self, m_start, x, y, label_steps, labels):
-        """m_start (B, K, d): the memory before x[:, 0]; x, y (B, Td): rollout inputs and next-token targets;
-        label_steps (J,): indices into the rollout; labels (B, J, K, d): the teacher's memories there.
-        Returns the weighted loss and its terms (mse, ce), detached, for logging."""
-        ms = self.rnn.run(m_start, x, detach=not self.bptt)  # (B, Td, K, d): the state after each input
-        l_mse = F.mse_loss(ms[:, label_steps].float(), labels.float())
-        # the readout trains on the states, not through them (unless ce_through_state: then the task loss reaches
-        # the updater too, through one step or, with bptt, through the whole rollout)
-        logits = self.rnn.logits(ms if self.ce_through_state else ms.detach())
-        l_ce = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-1)
-        return self.w_mse * l_mse + self.w_ce * l_ce, torch.stack([l_mse, l_ce]).detach()
-
-
 def get_batch(iter_num, index, rows):
     """Rows `rows` of micro-batch `index`: sequences of Tc + Td tokens, each rolled out from the teacher's memory of
     its first Tc tokens or from the RNN's initial memory (then the past starts empty at the sequence's first token)."""
@@ -218,7 +200,8 @@ ckpt = None  # free the memory
 # the parts the loop calls (one updater step, the readout), as train_bptt.py does
 if compile_mode(compile, sys_['device_type']):
     rnn.compile_parts()
-train_step = wrap_model(DMTObjective(rnn, w_mse, w_ce, bptt, ce_through_state), False, sys_)
+train_step = wrap_model(DMTObjective(rnn, w_mse, w_ce, bptt, ce_through_state, rollout, rollout_tol, max_sweeps),
+                        False, sys_)
 
 # -----------------------------------------------------------------------------
 # evaluation: the RNN alone from both starts, and its drift from the teacher's memories
@@ -254,11 +237,20 @@ if master:
     print(f"baselines on the validation sequences: unigram {unigram_bits:.3f}, bigram {bigram_bits:.3f} bits/token")
 logger = Logger(wandb_log, wandb_project, wandb_run_name, config, master)
 rows_per_iter = batch_size * gradient_accumulation_steps
-n_labels = len(range(label_every - 1, rollout_len, label_every))
-# training FLOPs of one step, per row: Td RNN steps and readouts, and the teacher's label passes (forward only: a third)
-flops_per_iter = rows_per_iter * (
-    rollout_len * (rnn.step_flops() + transformer_flops(rnn.cfg.n_dec_layer, d, K))
-    + (n_labels + 1) * transformer_flops(teacher.cfg.n_enc_layer, d, Tc + K) / 3)
+
+
+def flops_per_row(Td, sweeps):
+    """Training FLOPs of one rollout of Td steps visited in `sweeps` sweeps (Td: the loop): the visit (forward steps,
+    a third of a training step each; sweep k recomputes the Td - k states not yet exact), the trained transitions, the
+    readout at every step, and one forward teacher pass labelling the whole sequence (a third of a training pass)."""
+    visited = Td if rollout == 'sequential' else sweeps * Td - sweeps * (sweeps - 1) / 2
+    trained = Td if ce_through_state else len(range(label_every - 1, Td, label_every))
+    steps = Td if bptt else visited / 3 + trained  # in training steps
+    teacher_pass = encoder_flops(teacher.cfg, Tc + Td, Td + 1) / 3
+    return steps * rnn.step_flops() \
+        + Td * rnn.readout_flops() + teacher_pass
+
+
 peak = peak_flops(dev)
 start_iter = iter_num
 clock = Throughput()
@@ -283,13 +275,14 @@ while True:
     set_lr(optimizer, lr)
 
     # one optimisation step over the global batch; this process takes its share of the micro-batches
-    terms = torch.zeros(2, device=dev)
+    terms = torch.zeros(3, device=dev)  # mse, ce, sweeps
     for index, rows in micro_steps(train_step, plan, sys_):
         with ctx:
             inputs = rollout_targets(*get_batch(iter_num, index, rows))  # teacher labels, no gradient
             loss, t = train_step(*inputs)
         (loss / len(plan)).backward()
         terms += t / len(plan)
+    Td = inputs[1].size(1)  # rollout_len, or an episode's length
     grad_norm = clip_grads([p for p in rnn.parameters() if p.requires_grad], grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
@@ -297,17 +290,19 @@ while True:
 
     dt = clock.tick(iter_num, start_iter)
     if iter_num % log_interval == 0:
-        mse, ce = all_reduce_sum(terms, sys_).div(sys_['world_size']).tolist()  # every rank takes part
+        mse, ce, sweeps = all_reduce_sum(terms, sys_).div(sys_['world_size']).tolist()  # every rank takes part
         check_finite(dict(mse=mse, ce=ce), iter_num, 'the train loss', f"learning_rate={learning_rate}", sys_['dtype'],
                      out_dir)
         if master:
             loss_val = w_mse * mse + w_ce * ce
-            trans_s, mfu = rates(dt, rows_per_iter * rollout_len, flops_per_iter, peak)  # a token is a transition
-            print(f"iter {iter_num}: loss {loss_val:.4f} (dmt: mse {mse:.5f} ce {ce:.4f}) | {trans_s:,.0f} tok/s "
-                  f"{trans_s:,.0f} trans/s | mfu {mfu} | lr {lr:.2e} | {dt * 1000:.0f} ms | "
+            # a rollout transition is one step of the RNN on its own state; rollouts count once however visited
+            trans_s, mfu = rates(dt, rows_per_iter * Td, rows_per_iter * flops_per_row(Td, sweeps), peak)
+            visit = f"{sweeps:.1f}/{Td} sweeps" if rollout == 'parallel' and not bptt else 'sequential'
+            print(f"iter {iter_num}: loss {loss_val:.4f} (dmt: mse {mse:.5f} ce {ce:.4f}) | {trans_s:,.0f} rollout "
+                  f"trans/s | {visit} | mfu {mfu} | lr {lr:.2e} | {dt * 1000:.0f} ms | "
                   f"eta {clock.eta(iter_num, max_iters, max_time)}")
             logger.log({'train/loss': loss_val, 'train/dmt_mse': mse, 'train/dmt_ce': ce, 'lr': lr,
-                        'tokens_per_s': trans_s, 'transitions_per_s': trans_s, 'grad_norm/rnn': grad_norm.item()},
+                        'transitions_per_s': trans_s, 'sweeps': sweeps, 'grad_norm/rnn': grad_norm.item()},
                        step=iter_num)
 
 logger.finish()

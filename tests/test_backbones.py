@@ -101,3 +101,25 @@ def test_bptt_reaches_the_first_input_and_smt_does_not(backbone):
     assert rnn.wte.weight.grad[x[:, 8]].abs().sum() > 0  # the transition's input is trained
     assert rnn.wte.weight.grad[15].abs().sum() == 0  # the first input is not reached
     assert teacher.wte.weight.grad[15].abs().sum() > 0  # (it reaches the teacher, which reads the whole past)
+
+
+@pytest.mark.parametrize('backbone', list(BACKBONES))
+def test_parallel_rollout_equals_run(backbone):
+    """RNN.rollout's sweeps give run's states: from any guess within T sweeps (sweep k makes state k-1 exact), from
+    the exact states in one sweep, and a truncated solve has its first max_sweeps states exact."""
+    _, rnn = models(backbone)
+    g = torch.Generator().manual_seed(2)
+    xs = torch.randint(0, 16, (3, 20), generator=g)
+    m = to_state(torch.randn(3, 3, 16, generator=g), backbone)
+    want = rnn.run(m, xs).detach()
+    guess = to_state(torch.randn(3, 20, 3, 16, generator=g), backbone)
+    got, sweeps = rnn.rollout(m, xs, guess, tol=0.0)
+    assert 1 <= sweeps <= 20
+    torch.testing.assert_close(got, want, atol=2e-5, rtol=1e-4)
+    assert not torch.equal(guess, got)  # the guess is not written over
+    _, sweeps = rnn.rollout(m, xs, want, tol=1e-5)
+    assert sweeps == 1
+    part, sweeps = rnn.rollout(m, xs, guess, tol=0.0, max_sweeps=5)
+    assert sweeps == 5
+    torch.testing.assert_close(part[:, :5], want[:, :5], atol=2e-5, rtol=1e-4)
+    assert (part[:, 5:] - want[:, 5:]).abs().max() > 1e-3  # the rest still carries the guess's error

@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from conftest import TINY, run, script_class, tiny_models, train_losses, user_error
-
-DMTObjective = script_class('train_dmt.py', 'DMTObjective')
+from conftest import TINY, run, tiny_models, train_losses, user_error
+from encoder import DMTObjective
+from model import BACKBONES, to_state
 # train_dmt.py on the tiny SMT checkpoints below: the architecture comes from the checkpoint
 DMT = ['tests/tiny_dmt.py', '--rollout_len=24', '--label_every=4', '--batch_size=8', '--eval_seq_len=48', '--eval_seqs=4',
        '--drift_steps=1,8,24,32', '--log_interval=1', '--device=cpu']
@@ -21,34 +21,62 @@ def smt_then_dmt(tiny_data, out, smt_iters, dmt_args):
 
 
 def rollout_inputs(rnn, B=4, Td=12, k=4):
+    """A start memory, a rollout's inputs and targets, and labels in the backbone's state space every k steps."""
     torch.manual_seed(0)
     x, y = torch.randint(0, 16, (B, Td)), torch.randint(0, 16, (B, Td))
     steps = torch.arange(k - 1, Td, k)
-    labels = torch.nn.functional.rms_norm(torch.randn(B, len(steps), 3, 16), (16,))
+    labels = to_state(torch.randn(B, len(steps), 3, 16), rnn.cfg.backbone)
     return rnn.initial_memory(B).detach(), x, y, steps, labels
 
 
-def test_detached_rollout_trains_one_step_per_label():
+@pytest.mark.parametrize('rollout', ['parallel', 'sequential'])
+def test_detached_rollout_trains_one_step_per_label(rollout):
+    """The batched one-step gradient over the visited states equals one step per label taken from the state the
+    rollout had reached, each step its own backward."""
     _, rnn = tiny_models()
     m0, x, y, steps, labels = rollout_inputs(rnn)
-    loss, (mse, ce) = DMTObjective(rnn, w_mse=1.0, w_ce=0.0)(m0, x, y, steps, labels)
+    loss, (mse, ce, sweeps) = DMTObjective(rnn, w_mse=1.0, w_ce=0.0, rollout=rollout, tol=0.0)(m0, x, y, steps, labels)
     loss.backward()
     got = [p.grad.clone() for p in rnn.updater.parameters()]
-    # the same gradient from one step per label, each from the (detached) state the rollout had reached
+    assert 1 <= sweeps <= x.size(1)
     rnn.zero_grad()
     with torch.no_grad():
         ms = rnn.run(m0, x)
     total = 0
     for j, s in enumerate(steps.tolist()):
         prev = m0 if s == 0 else ms[:, s - 1]
-        total = total + torch.nn.functional.mse_loss(rnn.step(prev, x[:, s]), labels[:, j], reduction='sum')
-    (total / labels.numel()).backward()
+        step_loss = torch.nn.functional.mse_loss(rnn.step(prev, x[:, s]), labels[:, j], reduction='sum')
+        (step_loss / labels.numel()).backward()
+        total += step_loss.item() / labels.numel()
+    assert abs(total - mse.item()) < 1e-5
     for a, b in zip(got, [p.grad for p in rnn.updater.parameters()]):
-        torch.testing.assert_close(a, b)
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
     # with bptt=True the gradient also flows back through earlier steps, so it differs
     rnn.zero_grad()
     DMTObjective(rnn, w_mse=1.0, w_ce=0.0, bptt=True)(m0, x, y, steps, labels)[0].backward()
     assert any(not torch.allclose(a, p.grad) for a, p in zip(got, rnn.updater.parameters()))
+
+
+@pytest.mark.parametrize('backbone', list(BACKBONES))
+@pytest.mark.parametrize('ce_through_state', [False, True])
+def test_parallel_rollout_trains_like_the_sequential_one(backbone, ce_through_state):
+    """Converged sweeps visit the states of the step loop: the same loss terms and the same gradient, for every
+    backbone, with and without the readout's CE reaching the updater."""
+    _, rnn = tiny_models(backbone=backbone)
+    m0, x, y, steps, labels = rollout_inputs(rnn, Td=16, k=1)
+    labels = labels + 0.1 * torch.randn_like(labels)  # a guess near, not at, the states
+    result = {}
+    for rollout in ('parallel', 'sequential'):
+        rnn.zero_grad()
+        loss, terms = DMTObjective(rnn, rollout=rollout, tol=1e-7, ce_through_state=ce_through_state)(
+            m0, x, y, steps, labels)
+        loss.backward()
+        result[rollout] = loss.item(), terms[:2], [p.grad.clone() for p in rnn.parameters() if p.grad is not None]
+    (a, ta, ga), (b, tb, gb) = result['parallel'], result['sequential']
+    assert abs(a - b) < 1e-5 and len(ga) == len(gb)
+    torch.testing.assert_close(ta, tb, atol=1e-6, rtol=1e-5)
+    for u, v in zip(ga, gb):
+        torch.testing.assert_close(u, v, atol=1e-6, rtol=1e-4)
 
 
 def test_readout_ce_does_not_reach_the_updater():
