@@ -3,13 +3,14 @@ One evaluation protocol for every RNN checkpoint, whichever trainer made it (tra
 train_bptt.py). Its measures are metrics.py's, the ones the trainers' own evaluations use.
 
 The RNN runs alone over held-out sequences of L tokens from its own initial memory with teacher forcing (the memory
-after x_0..x_t predicts y_t), for an L that may exceed the training window (default 4x: block_size for BPTT,
-context_len Tc for SMT), and reports its CE in bits/token overall and by position bucket (does it still use what it
-read long ago, past the window it was trained on?), with next-token accuracy and the unigram/bigram baselines.
-The sequences are the same for every checkpoint: a fixed seed picks fixed positions of the validation stream (for
-a given n_seqs and L). For SMT checkpoints also: the teacher's next-token CE on the same sequences (its past cut to
-the last Tc tokens; every teacher_every-th position, as each costs a full encoder pass), and the reference protocol, the memory seeded by the encoder on the first Tc tokens and the RNN
-alone on the rest.
+after x_0..x_t predicts y_t), for an L that may exceed the training window (default 4x the largest training window
+of the checkpoints evaluated: block_size for BPTT, context_len Tc for SMT), and reports its CE in bits/token overall
+and by position bucket (does it still use what it read long ago, past the window it was trained on?), with
+next-token accuracy and the unigram/bigram baselines. The sequences are the same for every checkpoint of a call:
+one L, and a fixed seed picks fixed positions of the validation stream (for a given n_seqs and L). For SMT
+checkpoints also: the teacher's next-token CE on the same sequences (its past cut to the last Tc tokens; every
+teacher_every-th position, as each costs a full encoder pass), and the reference protocol, the memory seeded by the
+encoder on the first Tc tokens and the RNN alone on the rest.
 
 For SMT/DMT checkpoints also the drift MSE(m^_t, m_t) between the RNN's own states and the teacher's memories of
 the same past, after t steps, for rollouts from both starts (the initial memory; the encoder's memory of Tc tokens).
@@ -36,7 +37,7 @@ from model import RNN, RNNConfig
 out_dir = 'out-shakespeare'
 ckpt = ''  # a checkpoint file, or several separated by commas; default out_dir/ckpt.pt
 dataset = ''  # default: the checkpoint's own dataset
-L = 0  # tokens per sequence; 0: 4x the training window
+L = 0  # tokens per sequence; 0: 4x the largest training window of the checkpoints
 n_seqs = 64  # held-out sequences
 n_buckets = 8  # equal-width position buckets for the by-position CE
 seed = 0  # picks the sequences; keep it fixed to compare checkpoints
@@ -58,7 +59,7 @@ sys_ = setup_system(device, dtype, seed)
 dev, ctx = sys_['device'], sys_['ctx']
 
 
-def prepare(path, L):
+def prepare(path):
     """Read one checkpoint and its data and check that they can be evaluated: every checkpoint is checked so before
     any evaluation starts, so a bad path late in --ckpt costs nothing."""
     ck = load_checkpoint(path)
@@ -73,11 +74,17 @@ def prepare(path, L):
     if data.vocab_size != ck['rnn_args']['vocab_size']:
         configurator.fail(f"{path} has a vocabulary of {ck['rnn_args']['vocab_size']} but dataset '{name}' has "
                           f"{data.vocab_size}; evaluate it on the data it was trained on ({meta.get('dataset', '?')})")
-    L = data.meta.get('length') or L or 4 * window  # an episodic dataset fixes its own length
+    return [path, ck, data, name, window]
+
+
+def fix_length(item, L):
+    """The sequence length for one checkpoint's data: L, or the episode length an episodic dataset fixes."""
+    path, ck, data, name, window = item
+    L = data.meta.get('length') or L
     if hasattr(data, 'val') and len(data.val) < L + 2:
         configurator.fail(f"L={L} is longer than the validation data of '{name}' ({len(data.val)} tokens); use a "
                           f"smaller --L")
-    return path, ck, data, name, window, L
+    return item + [L]
 
 
 def evaluate(path, ck, data, name, window, L):
@@ -166,7 +173,9 @@ def compare_table(results):
 
 
 # every checkpoint and its data are checked before the first evaluation; each report prints as soon as it is done
-prepared = [prepare(p, L) for p in (ckpt or f"{out_dir}/ckpt.pt").split(',')]
+prepared = [prepare(p) for p in (ckpt or f"{out_dir}/ckpt.pt").split(',')]
+# one call is one set of tokens: one L for every checkpoint, 4x the largest training window unless --L is given
+prepared = [fix_length(item, L or 4 * max(w for *_, w in prepared)) for item in prepared]
 results = []
 for item in prepared:
     results.append(evaluate(*item))
