@@ -73,19 +73,21 @@ class Teacher(nn.Module):
         h = self.encoder(x, attn_mask=mask)
         return h[:, Tc:]
 
-    def encode_labels_raw(self, ctx, start, n_labels):
+    def encode_labels_raw(self, ctx, start, n_labels=0, positions=None):
         """The causal encoder's memories of many prefixes of one window from one shared pass. ctx: (B, T) tokens
         whose real past begins at index start[b] (0 <= start <= T); labels at the last n_labels indices p of the
-        window. Returns (B, n_labels, K, d): label j is exactly encode_raw(ctx[:, :p+1], n=max(0, p+1-start)),
+        window, or at the increasing indices `positions` (G,). Returns (B, G, K, d): label j is exactly
+        encode_raw(ctx[:, :p+1], n=max(0, p+1-start)),
         the memory of ctx[start..p] (the empty past where p < start), but every context state is computed once:
         context tokens attend causally, so their states do not depend on which label reads them. Each label's
         K registers sit at positions p+1..p+K (the per-window layout, so RoPE offsets agree) and attend to the
         real context up to p and to each other; nobody else attends to them."""
         assert self.cfg.encoder_type == 'causal', "many labels per window need encoder_type='causal'"
         B, T = ctx.shape
-        K, G, dev = self.cfg.n_mem, n_labels, ctx.device
+        K, dev = self.cfg.n_mem, ctx.device
+        p = torch.arange(T - n_labels, T, device=dev) if positions is None else positions  # label positions
+        G = p.size(0)
         assert 1 <= G <= T and T + K <= self.encoder.cos.size(0), (G, T, K)
-        p = torch.arange(T - G, T, device=dev)  # label positions
         pos = torch.cat([torch.arange(T, device=dev), (p[:, None] + 1 + torch.arange(K, device=dev)).flatten()])
         cos, sin = self.encoder.cos[pos], self.encoder.sin[pos]
         # context queries: real keys up to themselves, and themselves (padded rows stay finite)
@@ -146,21 +148,25 @@ class Teacher(nn.Module):
 
     def encode_stream(self, x, present):
         """encode_past for the banded encoder, whose memories are stationary (a fixed function of the last reach()
-        tokens): every position's memory from shared passes (encode_labels_raw) over chunks of x, each chunk's window
-        holding every token its memories depend on, so a stream of any length fits the RoPE table. x (B, T),
-        present (B, J) in [-1, T). Returns (B, J, K, d)."""
+        tokens): the memories asked for (any row's) from shared passes (encode_labels_raw) over spans of x, each
+        span's window holding every token its memories depend on, so a stream of any length fits the RoPE table.
+        x (B, T), present (B, J) in [-1, T). Returns (B, J, K, d)."""
         B, T = x.shape
         K, R = self.cfg.n_mem, self.reach()
         xp = F.pad(x, (1, 0))  # index 0: the empty past before x[:, 0] (the real past starts at index 1)
-        chunk = self.encoder.cos.size(0) - K - (R - 1)  # new memories per window whose registers fit the RoPE table
-        assert chunk >= 1, f"max_pos={self.encoder.cos.size(0)} is too short for memories that reach {R} tokens"
-        out = []
-        for s in range(0, T + 1, chunk):
-            e, w = min(T + 1, s + chunk), max(0, s - R + 1)  # memories at s..e-1 never read tokens before w
+        want = torch.unique(present + 1)  # sorted indices into xp of the memories asked for
+        span = self.encoder.cos.size(0) - K - (R - 1)  # memories per window whose registers fit the RoPE table
+        assert span >= 1, f"max_pos={self.encoder.cos.size(0)} is too short for memories that reach {R} tokens"
+        out, a = [], 0
+        while a < len(want):
+            lo = int(want[a])
+            b = int(torch.searchsorted(want, lo + span))  # want[a:b]: the memories within span of the first
+            w = max(0, lo - R + 1)  # memories at lo.. never read tokens before w
             start = torch.full((B,), 1 if w == 0 else 0, device=x.device)
-            out.append(self.encode_labels_raw(xp[:, w:e], start, e - s))
-        ms = torch.cat(out, dim=1)  # (B, T+1, K, d)
-        return to_state(take(ms, present + 1), self.cfg.backbone)
+            out.append(self.encode_labels_raw(xp[:, w:int(want[b - 1]) + 1], start, positions=want[a:b] - w))
+            a = b
+        ms = torch.cat(out, dim=1)  # (B, len(want), K, d)
+        return to_state(take(ms, torch.searchsorted(want, present + 1)), self.cfg.backbone)
 
     def encode_labels(self, ctx, start, n_labels):
         return to_state(self.encode_labels_raw(ctx, start, n_labels), self.cfg.backbone)
@@ -367,14 +373,15 @@ class DMTObjective(nn.Module):
     the whole gradient. The visit is rnn.run, or with rollout='parallel' RNN.rollout's sweeps over all steps at once
     from the teacher's memories, to tolerance tol (at most max_sweeps; 0: no limit). bptt=True: rnn.run with the
     graph through the whole rollout. ce_through_state: the readout's CE also reaches the updater (one step back per
-    state, or with bptt through the rollout)."""
+    state, or with bptt through the rollout). ce_at_labels: the readout reads the states at the label steps only
+    (with a subset of labels, train_dmt.py's dyn_labels), else every state."""
 
-    def __init__(self, rnn, w_mse=10.0, w_ce=1.0, bptt=False, ce_through_state=False, rollout='parallel', tol=1e-4,
-                 max_sweeps=0):
+    def __init__(self, rnn, w_mse=10.0, w_ce=1.0, bptt=False, ce_through_state=False, rollout='sequential', tol=1e-4,
+                 max_sweeps=0, ce_at_labels=False):
         super().__init__()
         assert rollout in ('parallel', 'sequential'), rollout
         self.rnn, self.w_mse, self.w_ce, self.bptt, self.ce_through_state = rnn, w_mse, w_ce, bptt, ce_through_state
-        self.rollout, self.tol, self.max_sweeps = rollout, tol, max_sweeps
+        self.rollout, self.tol, self.max_sweeps, self.ce_at_labels = rollout, tol, max_sweeps, ce_at_labels
 
     def visit(self, m_start, x, label_steps, labels):
         """The states the RNN visits from m_start over x (B, Td), no graph, and the sweeps that took (Td: the loop)."""
@@ -400,6 +407,8 @@ class DMTObjective(nn.Module):
             new = self.rnn.step(prev.flatten(0, 1), x[:, trained].flatten()).view_as(prev)
             m_label, m_read = (new[:, label_steps], new) if self.ce_through_state else (new, ms)
         l_mse = F.mse_loss(m_label.float(), labels.float())
+        if self.ce_at_labels:
+            m_read, y = m_read[:, label_steps], y[:, label_steps]
         logits = self.rnn.logits(m_read)
         l_ce = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-1)
         terms = torch.stack([l_mse.detach(), l_ce.detach(), torch.tensor(float(sweeps), device=x.device)])

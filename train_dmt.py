@@ -51,10 +51,13 @@ batch_size = 32  # rollouts per micro-step per process
 gradient_accumulation_steps = 1  # global: divided among DDP processes, so the global batch does not depend on N
 rollout_len = 256  # Td: steps the RNN runs on its own state
 label_every = 16  # k: a teacher label every k steps
+dyn_labels = 0  # regress a random dyn_labels of each micro-batch's label steps, the readout reading the same states
+# (0: every label step, and the readout every step): fewer FLOPs per rollout step, as SMT's dyn_labels
 start = 'both'  # rollouts start from 'encoder' (the teacher's memory of Tc tokens), 'initial' (the RNN's own), 'both'
 bptt = False  # backpropagate through the rollout instead of detaching the state at every step
-rollout = 'parallel'  # how a detached rollout visits its states: 'parallel' (sweeps over all steps at once from the
-# teacher's memories, RNN.rollout) or 'sequential' (rnn.run, step by step); the same states at convergence
+rollout = 'sequential'  # how a detached rollout visits its states: 'sequential' (rnn.run, step by step) or 'parallel'
+# (sweeps over all steps at once from the teacher's memories, RNN.rollout; the same states at convergence, but an RNN
+# that does not forget its start needs nearly Td sweeps, and on a CPU one sweep costs as much as the whole loop)
 rollout_tol = 1e-4  # parallel: stop when no state moves by more than this in a sweep
 max_sweeps = 0  # parallel: at most this many sweeps (0: until rollout_tol; Td sweeps are always exact)
 ce_through_state = False  # the readout's CE also trains the updater through the states (with bptt: BPTT fine-tuning
@@ -94,7 +97,7 @@ RULES = {  # every key, checked before any work: 'error: key=value: what is wron
     'batch_size': at_least(1), 'gradient_accumulation_steps': at_least(1), 'rollout_len': at_least(1),
     'label_every': satisfies(lambda v, c: 1 <= v <= c['rollout_len'], "must be in [1, rollout_len={rollout_len}]",
                              "a label every k steps of the rollout needs 1 <= k <= rollout_len"),
-    'start': one_of('encoder', 'initial', 'both'), 'rollout': one_of('parallel', 'sequential'),
+    'dyn_labels': at_least(0), 'start': one_of('encoder', 'initial', 'both'), 'rollout': one_of('parallel', 'sequential'),
     'rollout_tol': at_least(0.0), 'max_sweeps': at_least(0),
     'w_mse': at_least(0.0), 'w_ce': at_least(0.0),
     'learning_rate': at_least(0.0),
@@ -165,23 +168,29 @@ def get_batch(iter_num, index, rows):
     from_encoder = {'encoder': row >= 0, 'initial': row < 0, 'both': row % 2 == 0}[start]
     if episodic:  # an episode starts from the empty past: it is rolled out whole, from the initial memory
         from_encoder = row < 0
-    return [v[rows].to(dev, non_blocking=True) for v in (x, y, from_encoder)]
+    n_steps = len(range(label_every - 1, x.size(1) if episodic else rollout_len, label_every))
+    keep = torch.randperm(n_steps, generator=g)[:dyn_labels].sort().values if dyn_labels else torch.arange(n_steps)
+    return [v[rows].to(dev, non_blocking=True) for v in (x, y, from_encoder)] + [keep.to(dev)]
 
 
 @torch.no_grad()
-def rollout_targets(x, y, from_encoder):
-    """The rollout's start memory, inputs and targets, and the teacher's labels every k steps, for each row.
+def rollout_targets(x, y, from_encoder, keep):
+    """The rollout's start memory, inputs and targets, and the teacher's labels every k steps (those in `keep`, indices
+    into them), for each row.
     Encoder rows start from E(x[:Tc]) and roll over x[Tc:]; initial rows start from the RNN's initial memory and
     roll over x[:Td]. The label after rollout step j is the teacher's memory of the past up to that input."""
     B, Td = x.size(0), x.size(1) if episodic else rollout_len
     first = torch.where(from_encoder, Tc, 0)  # index of the first input the RNN reads
     pos = first[:, None] + torch.arange(Td, device=dev)  # (B, Td): the present after each step
-    label_steps = torch.arange(label_every - 1, Td, label_every, device=dev)  # (J,)
+    label_steps = torch.arange(label_every - 1, Td, label_every, device=dev)[keep]  # (J,)
     present = pos[:, label_steps]  # (B, J): where the labels are
     seeded = bool(from_encoder.any())  # then also the encoder's start memory, E(x[:Tc]), from the same call
     if seeded:  # (one teacher pass labels the whole sequence: asking twice would run it twice)
         present = torch.cat([torch.full((B, 1), Tc - 1, device=dev), present], dim=1)
-    memories = teacher.encode_past(x, present)  # (B, [1 +] J, K, d)
+    # the teacher computes only the memories a call asks for (any row's): rows of one start ask for the same ones
+    groups = [rows for rows in (from_encoder, ~from_encoder) if rows.any()]
+    memories = torch.cat([teacher.encode_past(x[rows], present[rows]) for rows in groups])  # (B, [1 +] J, K, d)
+    memories = memories[torch.cat([rows.nonzero()[:, 0] for rows in groups]).argsort()]  # back in row order
     labels, m_start = memories[:, int(seeded):], rnn.initial_memory(B)
     if seeded:
         m_start = torch.where(from_encoder[:, None, None], memories[:, 0], m_start)
@@ -200,8 +209,8 @@ ckpt = None  # free the memory
 # the parts the loop calls (one updater step, the readout), as train_bptt.py does
 if compile_mode(compile, sys_['device_type']):
     rnn.compile_parts()
-train_step = wrap_model(DMTObjective(rnn, w_mse, w_ce, bptt, ce_through_state, rollout, rollout_tol, max_sweeps),
-                        False, sys_)
+train_step = wrap_model(DMTObjective(rnn, w_mse, w_ce, bptt, ce_through_state, rollout, rollout_tol, max_sweeps,
+                                     ce_at_labels=dyn_labels > 0), False, sys_)
 
 # -----------------------------------------------------------------------------
 # evaluation: the RNN alone from both starts, and its drift from the teacher's memories
@@ -244,11 +253,12 @@ def flops_per_row(Td, sweeps):
     a third of a training step each; sweep k recomputes the Td - k states not yet exact), the trained transitions, the
     readout at every step, and one forward teacher pass labelling the whole sequence (a third of a training pass)."""
     visited = Td if rollout == 'sequential' else sweeps * Td - sweeps * (sweeps - 1) / 2
-    trained = Td if ce_through_state else len(range(label_every - 1, Td, label_every))
+    trained = Td if ce_through_state else dyn_labels or len(range(label_every - 1, Td, label_every))
+    read = dyn_labels or Td  # readout positions
     steps = Td if bptt else visited / 3 + trained  # in training steps
     teacher_pass = encoder_flops(teacher.cfg, Tc + Td, Td + 1) / 3
     return steps * rnn.step_flops() \
-        + Td * rnn.readout_flops() + teacher_pass
+        + read * rnn.readout_flops() + teacher_pass
 
 
 peak = peak_flops(dev)

@@ -79,6 +79,26 @@ def test_parallel_rollout_trains_like_the_sequential_one(backbone, ce_through_st
         torch.testing.assert_close(u, v, atol=1e-6, rtol=1e-4)
 
 
+def test_a_subset_of_labels_trains_and_reads_out_only_there():
+    """dyn_labels: with ce_at_labels the readout's CE is the mean over the label steps' visited states alone, and the
+    regression is the same one-step loss on those steps."""
+    _, rnn = tiny_models()
+    m0, x, y, steps, labels = rollout_inputs(rnn, Td=12, k=1)
+    keep = torch.tensor([1, 4, 5, 10])
+    loss, (mse, ce, _) = DMTObjective(rnn, w_mse=1.0, w_ce=1.0, ce_at_labels=True)(m0, x, y, keep, labels[:, keep])
+    with torch.no_grad():
+        ms = rnn.run(m0, x)
+        prev = torch.cat([m0[:, None], ms[:, :-1]], dim=1)[:, keep]
+        want_mse = torch.nn.functional.mse_loss(rnn.step(prev.flatten(0, 1), x[:, keep].flatten()),
+                                                labels[:, keep].flatten(0, 1))
+        want_ce = torch.nn.functional.cross_entropy(rnn.logits(ms[:, keep]).flatten(0, 1), y[:, keep].flatten())
+        every_ce = torch.nn.functional.cross_entropy(rnn.logits(ms).flatten(0, 1), y.flatten())
+    torch.testing.assert_close(mse, want_mse)
+    torch.testing.assert_close(ce, want_ce)
+    assert abs(ce - every_ce) > 1e-4  # not the CE over every step
+    torch.testing.assert_close(loss, want_mse + want_ce)
+
+
 def test_readout_ce_does_not_reach_the_updater():
     _, rnn = tiny_models()
     loss, _ = DMTObjective(rnn, w_mse=0.0, w_ce=1.0)(*rollout_inputs(rnn))
