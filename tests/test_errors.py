@@ -10,12 +10,9 @@ import sys
 import pytest
 import torch
 
-from conftest import TINY, TINY_BPTT, run
+from conftest import TINY, TINY_BPTT, TINY_DMT, run
 
 SMT, BPTT, DMT = 'smt', 'bptt', 'dmt'  # which checkpoint the case's out_dir holds before the run (None: empty)
-# train_dmt.py on conftest's tiny SMT checkpoint: its architecture and data come from the checkpoint
-TINY_DMT = ['tests/tiny_dmt.py', '--rollout_len=24', '--label_every=4', '--batch_size=8', '--eval_windows=16', '--eval_seq_len=48',
-            '--eval_seqs=4', '--drift_steps=1,8,24', '--log_interval=1', '--device=cpu']
 
 
 @pytest.fixture(scope='module')
@@ -291,3 +288,4 @@ def test_folder_dataset_messages_name_the_folder(tiny_data, tmp_path):
     msg = one_line_error(['train_bptt.py', f'--dataset={bad}/', f'--out_dir={tmp_path / "out"}'] + TINY_BPTT)
     assert f'{bad}/train.bin is empty or truncated' in msg and f'write the files in {bad}/ again' in msg
     assert '//' not in msg and not (tmp_path / 'out').exists()  # nothing left behind, not even an empty out_dir
+
