@@ -81,8 +81,17 @@ def load_checkpoint(path, need=('rnn', 'rnn_args', 'config', 'iter_num'), ckpt=N
         if os.path.getsize(path) == 0:
             fail(f"{path} is empty (0 bytes): corrupted or not a checkpoint; retrain, or point to another file")
         try:
-            ckpt = torch.load(path, map_location='cpu', weights_only=True, mmap=True)  # parts unused are never read
+            try:
+                ckpt = torch.load(path, map_location='cpu', weights_only=True, mmap=True)  # unused parts stay unread
+            except RuntimeError as e:
+                if 'mmap' not in str(e):
+                    raise
+                ckpt = torch.load(path, map_location='cpu', weights_only=True)  # an old (non-zip) file: no mmap
         except Exception as e:
+            code = re.search(r'GLOBAL ([\w.]+)', str(e))  # weights_only refused a global: code, not plain data
+            if code:
+                fail(f"{path} holds code (it names {code.group(1)}), not plain data: it was not loaded, since "
+                     f"loading it could run that code; use a checkpoint from a source you trust")
             fail(f"{path} is corrupted or not a checkpoint (torch cannot read it: {type(e).__name__}); it may be "
                  f"truncated or from another program: retrain, or point to another file")
     missing = [k for k in need if not isinstance(ckpt, dict) or k not in ckpt]
@@ -199,3 +208,4 @@ def claim_out_dir(out_dir, init_from, overwrite):
         print(f"overwrite=True: {path} ({describe_checkpoint(path)}) will be replaced by this run's checkpoints")
     clean_stale_temps(out_dir)
     return init_from
+

@@ -24,6 +24,7 @@ from checkpoint import load_checkpoint
 from common import setup_system
 from configurator import at_least, device_rule, dtype_rule, satisfies
 from data import load_data
+from data.meta import check_meta
 from model import RNN, RNNConfig
 
 out_dir = 'out-shakespeare'
@@ -50,15 +51,30 @@ sys_ = setup_system(device, dtype, seed)
 ck = load_checkpoint(ckpt or f"{out_dir}/ckpt.pt")
 meta = ck.get('meta', {})
 vocab_size, tokenizer = ck['rnn_args']['vocab_size'], meta.get('tokenizer', 'bytes')
+if tokenizer != 'synthetic':  # a probe's tokens are printed as numbers; any other must be a known text or pixels
+    try:
+        check_meta({'vocab_size': vocab_size, 'tokenizer': tokenizer}, f"{ckpt or out_dir} (its data's metadata)",
+                   "retrain it on a dataset prepared by data/*/prepare.py")
+    except ValueError as e:
+        configurator.fail(str(e))
 rnn = RNN(RNNConfig(**ck['rnn_args']))
 rnn.load_state_dict(ck['rnn'])
 rnn.to(sys_['device']).eval()
 
 pixels = tokenizer == 'pixels'
 if tokenizer == 'gpt2':
-    import tiktoken
-    enc = tiktoken.get_encoding('gpt2')
+    try:
+        import tiktoken
+    except ImportError:
+        configurator.fail("this checkpoint's tokens are GPT-2 BPE: pip install tiktoken")
+    try:
+        enc = tiktoken.get_encoding('gpt2')
+    except Exception as e:  # offline without a cache: tiktoken's download fails deep inside requests
+        configurator.fail(f"tiktoken could not load the gpt2 vocabulary ({type(e).__name__}); offline, set "
+                          f"TIKTOKEN_CACHE_DIR to a folder holding tiktoken's cache files")
     encode, decode = enc.encode_ordinary, enc.decode
+elif tokenizer == 'synthetic':
+    encode, decode = (lambda s: [int(t) for t in s.split()]), (lambda ids: ' '.join(map(str, ids)))
 else:
     encode = lambda s: list(s.encode('utf-8'))
     decode = lambda ids: bytes(ids).decode('utf-8', errors='replace')
@@ -71,7 +87,10 @@ if start.startswith('FILE:'):
         configurator.fail(f"start={start}: cannot read it as UTF-8 text ({type(e).__name__}); name a text file")
 if pixels and start:
     configurator.fail("start= is a text prompt; a pixel checkpoint prompts itself with held-out images")
-prompt = encode(start)
+try:
+    prompt = encode(start)
+except ValueError:  # a synthetic prompt is token numbers
+    configurator.fail(f"start={start!r}: a probe's prompt is token numbers separated by spaces")
 bad = sorted({t for t in prompt if t >= vocab_size})
 if bad:
     configurator.fail(f"the prompt has tokens {bad[:5]} outside this model's vocabulary of {vocab_size} "

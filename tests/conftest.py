@@ -1,8 +1,8 @@
 import ast
 import atexit
+import json
 import logging
 import os
-import pickle
 import re
 import signal
 import subprocess
@@ -180,14 +180,14 @@ def train_losses(stdout):
     return {int(m.group(1)): float(m.group(2)) for m in re.finditer(r'^iter (\d+): loss ([\d.]+)', stdout, re.M)}
 
 
-def write_tokens(folder, tokens, vocab_size, val_frac=0.2):
+def write_tokens(folder, tokens, vocab_size, val_frac=0.2, meta=None):
     os.makedirs(folder, exist_ok=True)
     tokens = np.asarray(tokens, dtype=np.uint16)
     n_val = int(len(tokens) * val_frac)
     tokens[:-n_val].tofile(os.path.join(folder, 'train.bin'))
     tokens[-n_val:].tofile(os.path.join(folder, 'val.bin'))
-    with open(os.path.join(folder, 'meta.pkl'), 'wb') as f:
-        pickle.dump({'vocab_size': vocab_size, 'tokenizer': 'bytes'}, f)
+    with open(os.path.join(folder, 'meta.json'), 'w') as f:
+        json.dump({'vocab_size': vocab_size, 'tokenizer': 'bytes', **(meta or {})}, f)
     return str(folder)
 
 

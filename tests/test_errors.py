@@ -61,10 +61,23 @@ def slow(*case):
     return _Slow(case)
 
 
+class RunsAShellCommand:
+    """Unpickling this runs `touch PATH`: what a hostile checkpoint or metadata file does."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return os.system, (f"touch '{self.path}'",)
+
+
 def out_dir_with(kind, tmp_path, tiny_ckpt, bptt_small, dmt_small=None):
+    """tmp_path/out holding a checkpoint of a kind; 'code': one whose loading would create tmp_path/ran."""
     out = tmp_path / 'out'
     out.mkdir()
-    if kind in (SMT, BPTT, DMT):
+    if kind == 'code':
+        torch.save({'iter_num': 6, 'config': {}, 'rnn': RunsAShellCommand(tmp_path / 'ran')}, out / 'ckpt.pt')
+    elif kind in (SMT, BPTT, DMT):
         shutil.copy(os.path.join({SMT: tiny_ckpt, BPTT: bptt_small, DMT: dmt_small}[kind], 'ckpt.pt'), out / 'ckpt.pt')
     elif kind == 'empty':
         (out / 'ckpt.pt').write_bytes(b'')
@@ -152,6 +165,11 @@ CASES = [  # (script, extra args, what the out_dir holds, a part of the message)
     slow('sample.py', ['--max_new_tokens=-1'], SMT, 'max_new_tokens=-1: must be >= 0'),
     ('sample.py', ['--start=FILE:no/such/prompt.txt'], SMT, 'start=FILE:no/such/prompt.txt: no such file'),
     slow('sample.py', [], 'random', 'is corrupted or not a checkpoint'),
+    # a checkpoint that holds code is not loaded, whichever script reads it
+    ('train_smt.py', ['--init_from=resume'], 'code', 'ckpt.pt holds code (it names posix.system), not plain data: it '
+                                                     'was not loaded'),
+    ('eval.py', [], 'code', 'ckpt.pt holds code (it names posix.system), not plain data: it was not loaded'),
+    slow('sample.py', [], 'code', 'ckpt.pt holds code (it names posix.system)'),
     # eval.py
     ('eval.py', ['--LOG2E=1.0'], SMT, "unknown config key 'LOG2E'"),
     slow('eval.py', ['--n_seqs=0'], SMT, 'n_seqs=0: must be >= 1'),
@@ -176,7 +194,7 @@ def test_one_line_error_and_nothing_changed(script, extra, holds, message, tiny_
         args = [f'--out_dir={out}', '--device=cpu']
     msg = one_line_error([script] + args + extra)
     assert message in msg, msg
-    assert snapshot(out) == before
+    assert snapshot(out) == before and not (tmp_path / 'ran').exists()
 
 
 def test_config_file_with_a_syntax_error_or_that_raises(tmp_path):

@@ -1,4 +1,8 @@
-"""sample.py generates from a checkpoint with the RNN alone, and rejects bad prompts clearly."""
+"""sample.py generates from a checkpoint with the RNN alone, and rejects bad prompts and metadata clearly."""
+from dataclasses import asdict
+
+import torch
+
 from conftest import run, user_error
 
 
@@ -22,3 +26,22 @@ def test_sample_bad_input(tiny_ckpt, tmp_path):
     # the tiny dataset's vocabulary is ASCII (128): 'é' is two bytes outside it
     assert 'outside this model' in user_error(['sample.py', f'--out_dir={tiny_ckpt}', '--start=caf\u00e9'])
     assert 'no checkpoint' in user_error(['sample.py', f'--out_dir={tmp_path}'])
+
+
+def test_sample_refuses_metadata_it_cannot_decode(tiny_ckpt, tmp_path):
+    """An unknown tokenizer used to be decoded as bytes silently; gpt2 with the wrong vocabulary, or offline without
+    a tiktoken cache, ended in a requests traceback."""
+    ck = torch.load(f'{tiny_ckpt}/ckpt.pt', weights_only=True)
+    for tokenizer, message in (('klingon', "tokenizer='klingon' is unknown"),
+                               ('gpt2', "vocab_size=128 does not fit tokenizer 'gpt2' (exactly 50257)")):
+        ck['meta']['tokenizer'] = tokenizer
+        torch.save(ck, tmp_path / f'{tokenizer}.pt')
+        assert message in user_error(['sample.py', f'--ckpt={tmp_path / tokenizer}.pt'])
+    from model import RNN, RNNConfig
+    cfg = RNNConfig(vocab_size=50257, n_mem=2, d_model=8, n_head=2, n_rnn_layer=1, n_dec_layer=1, max_pos=8)
+    torch.save({'rnn': RNN(cfg).state_dict(), 'rnn_args': asdict(cfg), 'config': {}, 'iter_num': 0,
+                'meta': {'dataset': 'shakespeare_gpt2', 'vocab_size': 50257, 'tokenizer': 'gpt2'}}, tmp_path / 'g.pt')
+    offline = {'TIKTOKEN_CACHE_DIR': str(tmp_path / 'no-cache'), 'HTTPS_PROXY': 'http://127.0.0.1:9',
+               'HTTP_PROXY': 'http://127.0.0.1:9'}  # any download fails at once
+    assert 'tiktoken could not load the gpt2 vocabulary' in user_error(['sample.py', f'--ckpt={tmp_path}/g.pt'],
+                                                                       env=offline)
