@@ -1,8 +1,9 @@
 """
 Everything a run writes into its out_dir, so that nothing is lost and nothing is silent: checkpoints (atomic save,
-checked load, resume naming the trainer and the first key that differs), the out_dir lock (one run per folder), the
-guard against starting over a checkpoint, stale temp files, and the divergence stop (no checkpoint from a non-finite
-state). Used by the three trainers, eval.py and sample.py; the rest of the plumbing is in common.py.
+checked load, resume naming the trainer and the first key that differs, a resume that would not continue exactly
+refused), the out_dir lock (one run per folder), the guard against starting over a checkpoint, stale temp files,
+and the divergence stop (no checkpoint from a non-finite state). Used by the three trainers, eval.py and sample.py;
+the rest of the plumbing is in common.py.
 """
 import atexit
 import math
@@ -18,10 +19,19 @@ from configurator import fail
 TRAINERS = {'smt': 'train_smt.py', 'dmt': 'train_dmt.py', 'bptt': 'train_bptt.py'}
 
 
-def resume_from(out_dir, parts, trainers, config, keys):
+# the training settings every trainer's resume must keep to continue exactly (each adds its objective's keys);
+# a budget (max_iters, max_time) and the logging, eval and system keys may change
+EXACT_KEYS = ('learning_rate', 'batch_size', 'gradient_accumulation_steps', 'seed', 'lr_decay', 'warmup_frac',
+              'min_lr', 'weight_decay', 'beta1', 'beta2', 'grad_clip', 'dtype')
+BUDGET_KEYS = ('max_iters', 'max_time')  # the schedule follows them: a change is said, not refused
+
+
+def resume_from(out_dir, parts, trainers, config, keys, exact=()):
     """Load out_dir/ckpt.pt for resuming. parts: {name: the model args (dict) this run builds}; trainers: the
     checkpoint kinds this script resumes; keys: the config keys that must match (architecture, data). A checkpoint
-    of another trainer or trained with other settings is refused with the first key that differs, not reshaped."""
+    of another trainer or trained with other settings is refused with the first key that differs, not reshaped.
+    exact: the training keys (EXACT_KEYS and the trainer's own) with which the resumed run goes on exactly as the
+    uninterrupted one would: a change is refused, naming it, unless config['allow_changes'], which prints each."""
     path = os.path.join(out_dir, 'ckpt.pt')
     ckpt = load_checkpoint(path, need=('iter_num', 'config'))
     made_by = ckpt.get('trainer')
@@ -42,6 +52,20 @@ def resume_from(out_dir, parts, trainers, config, keys):
             if was != v:
                 fail(f"{path} does not match this run: {k}: {was} in the checkpoint, {v} given ({name}); resume "
                      f"with the settings and data it was trained with, or use another --out_dir")
+    changed = [(k, ckpt['config'][k], config[k]) for k in exact
+               if k in ckpt['config'] and k in config and ckpt['config'][k] != config[k]]
+    if changed and not config.get('allow_changes'):
+        if len(changed) == 1:
+            (k, was, now), = changed
+            fail(f"{path} was trained with {k}={was}, {now} given; resume with --{k}={was}, or pass "
+                 f"--allow_changes=True to change it")
+        fail(f"{path} was trained with {', '.join(f'{k}={was} ({now} given)' for k, was, now in changed)}; resume "
+             f"with {' '.join(f'--{k}={was}' for k, was, _ in changed)}, or pass --allow_changes=True to change them")
+    for k, was, now in changed:
+        print(f"allow_changes=True: {k} {was} -> {now} (the resumed run no longer continues exactly)")
+    for k in BUDGET_KEYS:
+        if k in ckpt['config'] and k in config and ckpt['config'][k] != config[k]:
+            print(f"note: {k} {ckpt['config'][k]} -> {config[k]}: the learning-rate schedule follows the new budget")
     return ckpt
 
 

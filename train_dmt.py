@@ -25,8 +25,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import configurator
-from checkpoint import (TRAINERS, check_finite, check_resume_iters, claim_out_dir, load_checkpoint, resume_from,
-                        save_checkpoint)
+from checkpoint import (EXACT_KEYS, TRAINERS, check_finite, check_resume_iters, claim_out_dir, load_checkpoint,
+                        resume_from, save_checkpoint)
 from common import (COMPILE_FLAGS, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads,
                     compile_mode, device_name, lr_at, make_optimizer, micro_steps, peak_flops, rates, raw_module,
                     set_lr, setup_system, time_is_up, wrap_model)
@@ -41,6 +41,7 @@ from model import RNN, RNNConfig, transformer_flops
 init_from = 'out-smt/ckpt.pt'  # the SMT checkpoint to start from, or 'resume' (this run's out_dir/ckpt.pt)
 out_dir = 'out-dmt'
 overwrite = False  # a fresh start (from init_from) into an out_dir that holds a checkpoint: refused unless True
+allow_changes = False  # a resume with other training settings (EXACT below): refused unless True
 eval_interval = 200
 log_interval = 10
 eval_only = False
@@ -115,8 +116,10 @@ if init_from != 'resume':  # checked before out_dir is touched
                           f"rollouts")
     load_checkpoint(init_from, need=('rnn', 'rnn_args', 'teacher', 'teacher_args'), ckpt=ckpt)
 init_from = config['init_from'] = claim_out_dir(out_dir, init_from, overwrite)  # lock; no silent overwrite
+# a resume keeps these, or it would not continue exactly (refused unless allow_changes=True)
+EXACT = EXACT_KEYS + ('rollout_len', 'label_every', 'start', 'bptt', 'ce_through_state', 'w_mse', 'w_ce')
 if init_from == 'resume':
-    ckpt = resume_from(out_dir, {}, ('dmt',), config, ('dataset',) if dataset else ())
+    ckpt = resume_from(out_dir, {}, ('dmt',), config, ('dataset',) if dataset else (), () if eval_only else EXACT)
     load_checkpoint(f"{out_dir}/ckpt.pt", need=('rnn', 'rnn_args', 'teacher', 'teacher_args'), ckpt=ckpt)
 else:
     print(f"starting from {init_from} (SMT iteration {ckpt['iter_num']})")

@@ -165,6 +165,13 @@ CASES = [  # (script, extra args, what the out_dir holds, a part of the message)
     slow('sample.py', ['--max_new_tokens=-1'], SMT, 'max_new_tokens=-1: must be >= 0'),
     ('sample.py', ['--start=FILE:no/such/prompt.txt'], SMT, 'start=FILE:no/such/prompt.txt: no such file'),
     slow('sample.py', [], 'random', 'is corrupted or not a checkpoint'),
+    # a resume that would not continue exactly (issue 24): the key is named, --allow_changes=True overrides
+    ('train_smt.py', ['--init_from=resume', '--learning_rate=0.5'], SMT, 'ckpt.pt was trained with '
+     'learning_rate=0.003, 0.5 given; resume with --learning_rate=0.003, or pass --allow_changes=True to change it'),
+    ('train_bptt.py', ['--init_from=resume', '--seed=2', '--batch_size=4'], BPTT, 'ckpt.pt was trained with '
+     'batch_size=8 (4 given), seed=1337 (2 given); resume with --batch_size=8 --seed=1337, or pass --allow_changes'),
+    ('train_dmt.py', ['--init_from=resume', '--lr_decay=constant'], DMT, 'ckpt.pt was trained with lr_decay=cosine, '
+     'constant given; resume with --lr_decay=cosine'),
     # a checkpoint that holds code is not loaded, whichever script reads it
     ('train_smt.py', ['--init_from=resume'], 'code', 'ckpt.pt holds code (it names posix.system), not plain data: it '
                                                      'was not loaded'),
@@ -215,9 +222,11 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tiny_data, tiny_ckp
     out = out_dir_with(SMT, tmp_path, tiny_ckpt, None)
     before = snapshot(out)
     p = run(['train_smt.py', f'--dataset={tiny_data}', f'--out_dir={out}', '--init_from=resume', '--max_iters=30',
-             '--eval_interval=1000'] + TINY + ['--learning_rate=1e6'], check=False)
+             '--eval_interval=1000'] + TINY + ['--learning_rate=1e6', '--allow_changes=True'], check=False)
     assert p.returncode != 0 and 'Traceback' not in p.stderr
     assert 'resuming from iter 6' in p.stdout
+    assert 'allow_changes=True: learning_rate 0.003 -> 1000000.0 (the resumed run no longer continues exactly)' in (
+        p.stdout)
     err = p.stderr.strip().splitlines()[-1]
     assert err.startswith('error: the train loss at iteration') and 'is not finite' in err, p.stderr
     assert 'learning_rate=1000000.0' in err and f'the last good checkpoint {out}/ckpt.pt is kept' in err
