@@ -2,15 +2,19 @@
 Everything a run writes into its out_dir, so that nothing is lost and nothing is silent: checkpoints (atomic save,
 checked load, resume naming the trainer and the first key that differs, a resume that would not continue exactly
 refused), the out_dir lock (one run per folder), the guard against starting over a checkpoint, stale temp files,
-and the divergence stop (no checkpoint from a non-finite state). Used by the three trainers, eval.py and sample.py;
-the rest of the plumbing is in common.py.
+the divergence stop (no checkpoint from a non-finite state) and the signal stop (SIGINT/SIGTERM save the last step).
+Used by the three trainers, eval.py and sample.py; the rest of the plumbing is in common.py.
 """
 import atexit
 import math
 import os
 import re
+import signal
+import sys
+import time
 
 import torch
+import torch.distributed as dist
 
 from configurator import fail
 
@@ -87,11 +91,15 @@ def check_resume_iters(ckpt, last_iter, key, path, max_time=0.0):
 # -----------------------------------------------------------------------------
 # checkpoints: one file of plain data, written atomically, loaded on the CPU
 
+_written = {}  # path -> the iteration this process last saved there (StopSignals saves no step twice)
+
+
 def save_checkpoint(path, ckpt):
     os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
     torch.save(ckpt, tmp)
     os.replace(tmp, path)  # atomic: a crash mid-write leaves the previous checkpoint intact
+    _written[path] = ckpt.get('iter_num')
 
 
 def load_checkpoint(path, need=('rnn', 'rnn_args', 'config', 'iter_num'), ckpt=None):
@@ -233,3 +241,54 @@ def claim_out_dir(out_dir, init_from, overwrite):
     clean_stale_temps(out_dir)
     return init_from
 
+
+class StopSignals:
+    """SIGINT (Ctrl-C) and SIGTERM (what schedulers send) end a trainer without losing its work. The handler only
+    notes the signal; the loop asks requested() after each complete optimizer step, and stop() saves that step
+    (unless it is on disk already), says so in one line and exits with 128 + the signal number (130, 143); the lock
+    is released at exit. A repeat within GRACE seconds is the same request (a terminal or a scheduler signals every
+    process of a job, and torchrun forwards the signal again); a later one stops at once, saving nothing more."""
+    GRACE = 2.0
+
+    def __init__(self, out_dir, resumed):
+        self.path, self.resumed = os.path.join(out_dir, 'ckpt.pt'), resumed
+        self.signum, self.t = None, 0.0
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, self._note)
+
+    def _note(self, signum, frame):
+        if self.signum is None:
+            self.signum, self.t = signum, time.monotonic()
+        elif time.monotonic() - self.t > self.GRACE:
+            print(f"{signal.Signals(signum).name} again: stopping at once, without saving", file=sys.stderr)
+            raise SystemExit(128 + signum)
+
+    def requested(self, sys_):
+        """Whether a signal asks the run to stop; every DDP process must agree on the step, so they vote."""
+        if sys_['ddp']:
+            t = torch.tensor(float(self.signum or 0), device=sys_['device'])
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            if self.signum is None and t.item() > 0:
+                self.signum, self.t = int(t.item()), time.monotonic()
+        return self.signum is not None
+
+    def stop(self, iter_num, start_iter, save, sys_):
+        """Save the step just completed (rank 0; save() writes the checkpoint) and exit, all processes together."""
+        name, path = signal.Signals(self.signum).name, self.path
+        if _written.get(path) == iter_num:
+            said = f"at iter {iter_num}: {path} holds it"
+        elif iter_num > start_iter:
+            if sys_['master']:
+                save()
+            said = f"at iter {iter_num}: saved {path}"
+        elif self.resumed:
+            said = f"at iter {iter_num}, before its first step: {path} is unchanged"
+        else:
+            said = "before the first step: nothing was trained or saved"
+        if sys_['ddp']:
+            dist.barrier()  # the others wait for rank 0's checkpoint, so torchrun ends no process mid-save
+            dist.destroy_process_group()
+        if sys_['master']:
+            hint = '; resume with --init_from=resume' if 'nothing' not in said else ''
+            print(f"interrupted by {name} {said}{hint}", file=sys.stderr)
+        sys.exit(128 + self.signum)

@@ -27,7 +27,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import configurator
-from checkpoint import EXACT_KEYS, check_finite, check_resume_iters, claim_out_dir, resume_from, save_checkpoint
+from checkpoint import (EXACT_KEYS, StopSignals, check_finite, check_resume_iters, claim_out_dir, resume_from,
+                        save_checkpoint)
 from common import (COMPILE_FLAGS, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads,
                     compile_mode, device_name, lr_at, make_optimizer, micro_steps, peak_flops, rates, raw_module,
                     set_lr, setup_system, time_is_up, wrap_model)
@@ -113,6 +114,7 @@ configurator.check(config, RULES)
 ARCH_KEYS = ('backbone', 'n_mem', 'd_model', 'n_head', 'n_dec_layer', 'n_rnn_layer', 'readout', 'dataset', 'stateful')
 EXACT = EXACT_KEYS + ('block_size', 'reset_prob')  # a resume keeps these too, or it would not continue exactly
 init_from = config['init_from'] = claim_out_dir(out_dir, init_from, overwrite)  # lock; no silent overwrite
+signals = StopSignals(out_dir, init_from == 'resume')  # from here on SIGINT/SIGTERM save the last step and exit
 
 sys_ = setup_system(device, dtype, seed)
 master, dev, ctx = sys_['master'], sys_['device'], sys_['ctx']
@@ -267,6 +269,9 @@ while True:
         clock.restart()  # evaluation time counts neither in the throughput nor in max_time
     if iter_num >= max_iters or out_of_time or eval_only:
         break
+    if signals.requested(sys_):  # the last step is complete: save it (no eval) and exit
+        lane_mem_all = all_reduce_sum(lane_mem.to(dev), sys_).cpu()  # each row was filled by one process only
+        signals.stop(iter_num, start_iter, lambda: checkpoint(None), sys_)
 
     # one optimisation step over the global batch; this process takes its share of the micro-batches
     loss_sum = torch.zeros((), device=dev)

@@ -25,8 +25,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import configurator
-from checkpoint import (EXACT_KEYS, TRAINERS, check_finite, check_resume_iters, claim_out_dir, load_checkpoint,
-                        resume_from, save_checkpoint)
+from checkpoint import (EXACT_KEYS, TRAINERS, StopSignals, check_finite, check_resume_iters, claim_out_dir,
+                        load_checkpoint, resume_from, save_checkpoint)
 from common import (COMPILE_FLAGS, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads,
                     compile_mode, device_name, lr_at, make_optimizer, micro_steps, peak_flops, rates, raw_module,
                     set_lr, setup_system, time_is_up, wrap_model)
@@ -116,6 +116,7 @@ if init_from != 'resume':  # checked before out_dir is touched
                           f"rollouts")
     load_checkpoint(init_from, need=('rnn', 'rnn_args', 'teacher', 'teacher_args'), ckpt=ckpt)
 init_from = config['init_from'] = claim_out_dir(out_dir, init_from, overwrite)  # lock; no silent overwrite
+signals = StopSignals(out_dir, init_from == 'resume')  # from here on SIGINT/SIGTERM save the last step and exit
 # a resume keeps these, or it would not continue exactly (refused unless allow_changes=True)
 EXACT = EXACT_KEYS + ('rollout_len', 'label_every', 'start', 'bptt', 'ce_through_state', 'w_mse', 'w_ce')
 if init_from == 'resume':
@@ -282,6 +283,8 @@ while True:
         clock.restart()  # evaluation time counts neither in the throughput nor in max_time
     if iter_num >= max_iters or out_of_time or eval_only:
         break
+    if signals.requested(sys_):  # the last step is complete: save it (no eval) and exit
+        signals.stop(iter_num, start_iter, lambda: checkpoint(None), sys_)
     lr = lr_at(iter_num, max_iters, learning_rate, warmup_frac, lr_decay, min_lr, clock.train_seconds, max_time)
     set_lr(optimizer, lr)
 
