@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import time
 
 import torch
@@ -95,10 +96,24 @@ _written = {}  # path -> the iteration this process last saved there (StopSignal
 
 
 def save_checkpoint(path, ckpt):
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    """Write ckpt to path atomically. A failed write (a full disk, a file size limit) is one line; the previous
+    checkpoint stays intact and the temp file is removed."""
+    folder = os.path.dirname(path) or '.'
     tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)  # atomic: a crash mid-write leaves the previous checkpoint intact
+    try:
+        os.makedirs(folder, exist_ok=True)
+        torch.save(ckpt, tmp)
+        os.replace(tmp, path)  # atomic: a crash mid-write leaves the previous checkpoint intact
+    except (OSError, RuntimeError) as e:  # torch.save reports a failed write as a RuntimeError
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e).split('] . ')[-1].splitlines()[0]
+        kept = (f"the previous {path} is kept; resume from it with --init_from=resume" if os.path.exists(path) else
+                "no checkpoint was written")
+        fail(f"writing {path} failed ({type(e).__name__}: {why}): is the disk full, or a file size limit (ulimit "
+             f"-f) reached? free space in {folder} or use another --out_dir; {kept}")
     _written[path] = ckpt.get('iter_num')
 
 
@@ -171,16 +186,35 @@ def pid_alive(pid):
     return True
 
 
+def check_writable(folder, what):
+    """Stop with one line (starting with `what`) unless files can be created in the existing folder: checked before
+    any work, not after it. A real test file, since permission bits say nothing for root or read-only mounts."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        fail(f"{what}: {folder} is not writable ({e.strerror}); make it writable, or write elsewhere")
+
+
 def lock_out_dir(out_dir):
     """Make out_dir this process's: a lock file out_dir/run.lock holding the pid, released at exit. A lock of a live
-    process refuses this run; a lock left by a dead one (SIGKILL, a crash) is taken over."""
+    process refuses this run; a lock left by a dead one (SIGKILL, a crash) is taken over. An out_dir that is a file
+    or cannot be written is one line, before any work."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        fail(f"out_dir '{out_dir}' is a file, not a folder; name a folder for the checkpoints (--out_dir)")
     made = not os.path.isdir(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        fail(f"cannot create out_dir '{out_dir}' ({e.strerror}); make its parent writable, or use another --out_dir")
     path = os.path.join(out_dir, LOCK_NAME)
     for _ in range(3):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+        except OSError as e:
+            if not isinstance(e, FileExistsError):
+                fail(f"out_dir '{out_dir}' is not writable (creating {path}: {e.strerror}); make it writable, or "
+                     f"use another --out_dir")
             try:
                 with open(path) as f:
                     pid = int(f.read().split()[0])

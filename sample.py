@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 import configurator
-from checkpoint import load_checkpoint
+from checkpoint import check_writable, load_checkpoint
 from common import setup_system
 from configurator import at_least, device_rule, dtype_rule, satisfies
 from data import load_data
@@ -167,12 +167,14 @@ if pixels:
     pick = torch.randint(n_val - 1, (num_samples,), generator=torch.Generator().manual_seed(seed))
     a = torch.from_numpy(np.stack([data.val[i * n_pix:(i + 1) * n_pix] for i in pick.tolist()]).astype(np.int64))
     b = torch.from_numpy(np.stack([data.val[(i + 1) * n_pix:(i + 2) * n_pix] for i in pick.tolist()]).astype(np.int64))
+    path = png or os.path.join(out_dir if not ckpt else os.path.dirname(ckpt) or '.', 'samples.png')
+    if os.path.isdir(os.path.dirname(path) or '.'):
+        check_writable(os.path.dirname(path) or '.', f"png={path}")  # before generating, not after
     with torch.no_grad(), sys_['ctx']:
         a, b = a.to(sys_['device']), b.to(sys_['device'])
         drawn = generate(read(a), n_pix)  # a held-out image sets the raster phase, then a whole new image
         completed = generate(read(torch.cat([a, b[:, :half]], 1)), n_pix - half)
     completions = [b[i, :half].tolist() + completed[i] for i in range(num_samples)]
-    path = png or os.path.join(out_dir if not ckpt else os.path.dirname(ckpt) or '.', 'samples.png')
     draw_images([('generated', drawn, None), ('held-out', b.cpu().tolist(), None),
                  ('completed from the top half', completions, shape[0] // 2)], shape, path)
     print(f"wrote {path}: {num_samples} generated images and {num_samples} completions of held-out half images "

@@ -316,3 +316,50 @@ def test_folder_dataset_messages_name_the_folder(tiny_data, tmp_path):
     assert f'{bad}/train.bin is empty or truncated' in msg and f'write the files in {bad}/ again' in msg
     assert '//' not in msg and not (tmp_path / 'out').exists()  # nothing left behind, not even an empty out_dir
 
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A folder in which no file can be created, even by root (whom permission bits do not stop)."""
+    if os.geteuid() != 0:
+        folder = tmp_path / 'read-only'
+        folder.mkdir(mode=0o555)
+        yield str(folder)
+        folder.chmod(0o755)
+        return
+    try:
+        open('/sys/kernel/.smt-probe', 'w').close()
+    except OSError:
+        yield '/sys/kernel'
+        return
+    pytest.skip('no read-only folder for root here')
+
+
+def test_out_dir_that_is_a_file_or_read_only_and_json_into_a_read_only_folder(tiny_data, tiny_ckpt, tmp_path,
+                                                                               read_only):
+    """Each is one line naming the path, before any work (these were tracebacks, eval.py's after the evaluation)."""
+    f = tmp_path / 'a file'
+    f.write_text('notes')
+    msg = one_line_error(['train_smt.py', f'--dataset={tiny_data}', f'--out_dir={f}'] + TINY)
+    assert f"out_dir '{f}' is a file, not a folder" in msg and f.read_text() == 'notes'
+    msg = one_line_error(['train_bptt.py', f'--dataset={tiny_data}', f'--out_dir={read_only}'] + TINY_BPTT)
+    assert f"out_dir '{read_only}' is not writable (creating {read_only}/run.lock: " in msg
+    msg = one_line_error(['train_dmt.py', f'--init_from={tiny_ckpt}/ckpt.pt', f'--out_dir={read_only}/dmt'] + TINY_DMT)
+    assert f"cannot create out_dir '{read_only}/dmt'" in msg
+    p = run(['eval.py', f'--ckpt={tiny_ckpt}/ckpt.pt', f'--json={read_only}/e.json', '--device=cpu'], check=False)
+    assert p.returncode != 0 and 'Traceback' not in p.stderr and 'RNN alone' not in p.stdout  # nothing evaluated
+    assert p.stderr.strip().splitlines()[-1].startswith(f"error: json={read_only}/e.json: {read_only} is not "
+                                                        f"writable"), p.stderr
+
+
+def test_a_full_disk_during_a_save_keeps_the_old_checkpoint(tiny_data, tiny_ckpt, tmp_path):
+    """A save that cannot be written (here a file size limit, as `ulimit -f`) is one line; the previous checkpoint
+    stays bitwise as it was, and no temp file or lock is left."""
+    out = out_dir_with(SMT, tmp_path, tiny_ckpt, None)
+    before = snapshot(out)
+    p = run(['train_smt.py', f'--dataset={tiny_data}', f'--out_dir={out}', '--init_from=resume', '--max_iters=7',
+             '--eval_interval=7'] + TINY, check=False, limit_file_size=200_000)
+    assert p.returncode != 0 and 'Traceback' not in p.stderr, p.stderr
+    err = p.stderr.strip().splitlines()[-1]
+    assert err.startswith(f'error: writing {out}/ckpt.pt failed (') and 'is the disk full' in err, p.stderr
+    assert f'the previous {out}/ckpt.pt is kept; resume from it with --init_from=resume' in err
+    assert snapshot(out) == before
