@@ -7,11 +7,13 @@ Generate with a trained RNN alone: readout -> sample -> step, O(1) time and memo
     python sample.py --seed_with_encoder=True --start="..."  # the reference mode: the teacher encodes the prompt
     python sample.py --out_dir=out-fashion --num_samples=8    # pixel checkpoints: a PNG grid, not text
 
+Text is printed as it is made, one sample after another; Ctrl-C stops cleanly, keeping what was printed.
 A checkpoint of a pixel dataset (meta tokenizer 'pixels') draws images instead of text: one PNG (--png, default
 <out_dir>/samples.png) with a row of generated images and a row of held-out images over a row of their
 completions from the top half. The stream has no separators between images, so the RNN first reads one held-out
 image to find the raster phase, then draws the next image.
 """
+import codecs
 import math
 import os
 import sys
@@ -72,12 +74,11 @@ if tokenizer == 'gpt2':
     except Exception as e:  # offline without a cache: tiktoken's download fails deep inside requests
         configurator.fail(f"tiktoken could not load the gpt2 vocabulary ({type(e).__name__}); offline, set "
                           f"TIKTOKEN_CACHE_DIR to a folder holding tiktoken's cache files")
-    encode, decode = enc.encode_ordinary, enc.decode
+    encode, token_bytes = enc.encode_ordinary, enc.decode_single_token_bytes
 elif tokenizer == 'synthetic':
-    encode, decode = (lambda s: [int(t) for t in s.split()]), (lambda ids: ' '.join(map(str, ids)))
+    encode, token_bytes = (lambda s: [int(t) for t in s.split()]), (lambda t: f"{t} ".encode())
 else:
-    encode = lambda s: list(s.encode('utf-8'))
-    decode = lambda ids: bytes(ids).decode('utf-8', errors='replace')
+    encode, token_bytes = (lambda s: list(s.encode('utf-8'))), (lambda t: bytes([t]))
 
 if start.startswith('FILE:'):
     try:
@@ -114,8 +115,7 @@ def read(x):
 
 
 def generate(m, n_tokens):
-    """readout -> sample -> step, n_tokens times from memory m: the tokens (B, n_tokens) as lists."""
-    out = [[] for _ in range(m.size(0))]
+    """readout -> sample -> step, n_tokens times from memory m: yields each step's tokens (B,) as a list."""
     for _ in range(n_tokens):
         logits = rnn.logits(m).float()
         if temperature == 0:  # greedy: the most likely token
@@ -127,9 +127,12 @@ def generate(m, n_tokens):
                 logits[logits < v[:, [-1]]] = -float('inf')
             nxt = torch.multinomial(torch.softmax(logits, dim=-1), 1)[:, 0]
         m = rnn.step(m, nxt)
-        for i, t in enumerate(nxt.tolist()):
-            out[i].append(t)
-    return out
+        yield nxt.tolist()
+
+
+def generate_all(m, n_tokens):
+    """The tokens (B, n_tokens) as lists."""
+    return [list(row) for row in zip(*generate(m, n_tokens))] if n_tokens else [[] for _ in range(m.size(0))]
 
 
 def draw_images(rows, shape, path):
@@ -170,10 +173,14 @@ if pixels:
     path = png or os.path.join(out_dir if not ckpt else os.path.dirname(ckpt) or '.', 'samples.png')
     if os.path.isdir(os.path.dirname(path) or '.'):
         check_writable(os.path.dirname(path) or '.', f"png={path}")  # before generating, not after
-    with torch.no_grad(), sys_['ctx']:
-        a, b = a.to(sys_['device']), b.to(sys_['device'])
-        drawn = generate(read(a), n_pix)  # a held-out image sets the raster phase, then a whole new image
-        completed = generate(read(torch.cat([a, b[:, :half]], 1)), n_pix - half)
+    try:
+        with torch.no_grad(), sys_['ctx']:
+            a, b = a.to(sys_['device']), b.to(sys_['device'])
+            drawn = generate_all(read(a), n_pix)  # a held-out image sets the raster phase, then a whole new image
+            completed = generate_all(read(torch.cat([a, b[:, :half]], 1)), n_pix - half)
+    except KeyboardInterrupt:
+        print("interrupted: stopped before the image grid was drawn, nothing written", file=sys.stderr)
+        sys.exit(130)
     completions = [b[i, :half].tolist() + completed[i] for i in range(num_samples)]
     draw_images([('generated', drawn, None), ('held-out', b.cpu().tolist(), None),
                  ('completed from the top half', completions, shape[0] // 2)], shape, path)
@@ -181,10 +188,23 @@ if pixels:
           f"({shape[0]}x{shape[1]} pixels, {meta['dataset']})")
     sys.exit(0)
 
-with torch.no_grad(), sys_['ctx']:
-    x = torch.tensor(prompt, dtype=torch.long, device=sys_['device'])[None].expand(num_samples, -1)
-    out = generate(read(x), max_new_tokens)
-
-for i in range(num_samples):
-    print(start + decode(out[i]))
-    print('---------------')
+# text: one sample at a time, each token printed as it is made (bytes that end mid-character wait for the rest)
+x = torch.tensor(prompt, dtype=torch.long, device=sys_['device'])[None]
+sample = made = 0
+try:
+    with torch.no_grad(), sys_['ctx']:
+        for sample in range(num_samples):
+            utf8 = codecs.getincrementaldecoder('utf-8')(errors='replace')
+            sys.stdout.write(start)
+            made = 0
+            for (t,) in generate(read(x), max_new_tokens):
+                sys.stdout.write(utf8.decode(token_bytes(t)))
+                sys.stdout.flush()
+                made += 1
+            print(utf8.decode(b'', final=True))
+            print('---------------', flush=True)
+except KeyboardInterrupt:  # Ctrl-C: what was made is on the screen already
+    print(flush=True)
+    print(f"interrupted: stopped in sample {sample + 1} of {num_samples} after {made} of {max_new_tokens} tokens "
+          f"(printed above)", file=sys.stderr)
+    sys.exit(130)

@@ -1,9 +1,12 @@
-"""sample.py generates from a checkpoint with the RNN alone, and rejects bad prompts and metadata clearly."""
+"""sample.py generates from a checkpoint with the RNN alone, prints text as it is made, stops cleanly on Ctrl-C, and
+rejects bad prompts and metadata clearly."""
+import signal
+import threading
 from dataclasses import asdict
 
 import torch
 
-from conftest import run, user_error
+from conftest import messages, run, start, user_error
 
 
 def test_sample_from_initial_memory_from_a_prompt_and_seeded_by_the_encoder(tiny_ckpt):
@@ -26,6 +29,24 @@ def test_sample_bad_input(tiny_ckpt, tmp_path):
     # the tiny dataset's vocabulary is ASCII (128): 'é' is two bytes outside it
     assert 'outside this model' in user_error(['sample.py', f'--out_dir={tiny_ckpt}', '--start=caf\u00e9'])
     assert 'no checkpoint' in user_error(['sample.py', f'--out_dir={tmp_path}'])
+
+
+def test_sample_streams_and_stops_cleanly_on_ctrl_c(tiny_ckpt):
+    """Text appears as it is made (a million tokens would take minutes), and Ctrl-C keeps it: one line, exit 130."""
+    p = start(['sample.py', f'--out_dir={tiny_ckpt}', '--num_samples=2', '--max_new_tokens=1000000'])
+    watchdog = threading.Timer(60, p.kill)  # a sample.py that prints only at the end never gets past read()
+    watchdog.start()
+    try:
+        first = p.stdout.read(30)
+        p.send_signal(signal.SIGINT)
+        rest, err = p.communicate()
+    finally:
+        watchdog.cancel()
+    assert p.returncode == 130 and 'Traceback' not in err, err
+    (line,) = messages(err)
+    assert line.startswith('interrupted: stopped in sample 1 of 2 after ') and line.endswith(' of 1000000 tokens '
+                                                                                           '(printed above)'), line
+    assert len(first) == 30 and '---------------' not in first + rest
 
 
 def test_sample_refuses_metadata_it_cannot_decode(tiny_ckpt, tmp_path):
