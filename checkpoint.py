@@ -1,15 +1,21 @@
 """
 Everything a run writes into its out_dir, so that nothing is lost and nothing is silent: checkpoints (atomic save,
-checked load, resume naming the trainer and the first key that differs), the out_dir lock (one run per folder), the
-guard against starting over a checkpoint, stale temp files, and the divergence stop (no checkpoint from a non-finite
-state). Used by the three trainers, eval.py and sample.py; the rest of the plumbing is in common.py.
+checked load, resume naming the trainer and the first key that differs, a resume that would not continue exactly
+refused), the out_dir lock (one run per folder), the guard against starting over a checkpoint, stale temp files,
+the divergence stop (no checkpoint from a non-finite state) and the signal stop (SIGINT/SIGTERM save the last step).
+Used by the three trainers, eval.py and sample.py; the rest of the plumbing is in common.py.
 """
 import atexit
 import math
 import os
 import re
+import signal
+import sys
+import tempfile
+import time
 
 import torch
+import torch.distributed as dist
 
 from configurator import fail
 
@@ -18,10 +24,19 @@ from configurator import fail
 TRAINERS = {'smt': 'train_smt.py', 'dmt': 'train_dmt.py', 'bptt': 'train_bptt.py'}
 
 
-def resume_from(out_dir, parts, trainers, config, keys):
+# the training settings every trainer's resume must keep to continue exactly (each adds its objective's keys);
+# a budget (max_iters, max_time) and the logging, eval and system keys may change
+EXACT_KEYS = ('learning_rate', 'batch_size', 'gradient_accumulation_steps', 'seed', 'lr_decay', 'warmup_frac',
+              'min_lr', 'weight_decay', 'beta1', 'beta2', 'grad_clip', 'dtype')
+BUDGET_KEYS = ('max_iters', 'max_time')  # the schedule follows them: a change is said, not refused
+
+
+def resume_from(out_dir, parts, trainers, config, keys, exact=()):
     """Load out_dir/ckpt.pt for resuming. parts: {name: the model args (dict) this run builds}; trainers: the
     checkpoint kinds this script resumes; keys: the config keys that must match (architecture, data). A checkpoint
-    of another trainer or trained with other settings is refused with the first key that differs, not reshaped."""
+    of another trainer or trained with other settings is refused with the first key that differs, not reshaped.
+    exact: the training keys (EXACT_KEYS and the trainer's own) with which the resumed run goes on exactly as the
+    uninterrupted one would: a change is refused, naming it, unless config['allow_changes'], which prints each."""
     path = os.path.join(out_dir, 'ckpt.pt')
     ckpt = load_checkpoint(path, need=('iter_num', 'config'))
     made_by = ckpt.get('trainer')
@@ -42,6 +57,20 @@ def resume_from(out_dir, parts, trainers, config, keys):
             if was != v:
                 fail(f"{path} does not match this run: {k}: {was} in the checkpoint, {v} given ({name}); resume "
                      f"with the settings and data it was trained with, or use another --out_dir")
+    changed = [(k, ckpt['config'][k], config[k]) for k in exact
+               if k in ckpt['config'] and k in config and ckpt['config'][k] != config[k]]
+    if changed and not config.get('allow_changes'):
+        if len(changed) == 1:
+            (k, was, now), = changed
+            fail(f"{path} was trained with {k}={was}, {now} given; resume with --{k}={was}, or pass "
+                 f"--allow_changes=True to change it")
+        fail(f"{path} was trained with {', '.join(f'{k}={was} ({now} given)' for k, was, now in changed)}; resume "
+             f"with {' '.join(f'--{k}={was}' for k, was, _ in changed)}, or pass --allow_changes=True to change them")
+    for k, was, now in changed:
+        print(f"allow_changes=True: {k} {was} -> {now} (the resumed run no longer continues exactly)")
+    for k in BUDGET_KEYS:
+        if k in ckpt['config'] and k in config and ckpt['config'][k] != config[k]:
+            print(f"note: {k} {ckpt['config'][k]} -> {config[k]}: the learning-rate schedule follows the new budget")
     return ckpt
 
 
@@ -63,11 +92,29 @@ def check_resume_iters(ckpt, last_iter, key, path, max_time=0.0):
 # -----------------------------------------------------------------------------
 # checkpoints: one file of plain data, written atomically, loaded on the CPU
 
+_written = {}  # path -> the iteration this process last saved there (StopSignals saves no step twice)
+
+
 def save_checkpoint(path, ckpt):
-    os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+    """Write ckpt to path atomically. A failed write (a full disk, a file size limit) is one line; the previous
+    checkpoint stays intact and the temp file is removed."""
+    folder = os.path.dirname(path) or '.'
     tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)  # atomic: a crash mid-write leaves the previous checkpoint intact
+    try:
+        os.makedirs(folder, exist_ok=True)
+        torch.save(ckpt, tmp)
+        os.replace(tmp, path)  # atomic: a crash mid-write leaves the previous checkpoint intact
+    except (OSError, RuntimeError) as e:  # torch.save reports a failed write as a RuntimeError
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e).split('] . ')[-1].splitlines()[0]
+        kept = (f"the previous {path} is kept; resume from it with --init_from=resume" if os.path.exists(path) else
+                "no checkpoint was written")
+        fail(f"writing {path} failed ({type(e).__name__}: {why}): is the disk full, or a file size limit (ulimit "
+             f"-f) reached? free space in {folder} or use another --out_dir; {kept}")
+    _written[path] = ckpt.get('iter_num')
 
 
 def load_checkpoint(path, need=('rnn', 'rnn_args', 'config', 'iter_num'), ckpt=None):
@@ -81,8 +128,17 @@ def load_checkpoint(path, need=('rnn', 'rnn_args', 'config', 'iter_num'), ckpt=N
         if os.path.getsize(path) == 0:
             fail(f"{path} is empty (0 bytes): corrupted or not a checkpoint; retrain, or point to another file")
         try:
-            ckpt = torch.load(path, map_location='cpu', weights_only=True, mmap=True)  # parts unused are never read
+            try:
+                ckpt = torch.load(path, map_location='cpu', weights_only=True, mmap=True)  # unused parts stay unread
+            except RuntimeError as e:
+                if 'mmap' not in str(e):
+                    raise
+                ckpt = torch.load(path, map_location='cpu', weights_only=True)  # an old (non-zip) file: no mmap
         except Exception as e:
+            code = re.search(r'GLOBAL ([\w.]+)', str(e))  # weights_only refused a global: code, not plain data
+            if code:
+                fail(f"{path} holds code (it names {code.group(1)}), not plain data: it was not loaded, since "
+                     f"loading it could run that code; use a checkpoint from a source you trust")
             fail(f"{path} is corrupted or not a checkpoint (torch cannot read it: {type(e).__name__}); it may be "
                  f"truncated or from another program: retrain, or point to another file")
     missing = [k for k in need if not isinstance(ckpt, dict) or k not in ckpt]
@@ -130,16 +186,35 @@ def pid_alive(pid):
     return True
 
 
+def check_writable(folder, what):
+    """Stop with one line (starting with `what`) unless files can be created in the existing folder: checked before
+    any work, not after it. A real test file, since permission bits say nothing for root or read-only mounts."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        fail(f"{what}: {folder} is not writable ({e.strerror}); make it writable, or write elsewhere")
+
+
 def lock_out_dir(out_dir):
     """Make out_dir this process's: a lock file out_dir/run.lock holding the pid, released at exit. A lock of a live
-    process refuses this run; a lock left by a dead one (SIGKILL, a crash) is taken over."""
+    process refuses this run; a lock left by a dead one (SIGKILL, a crash) is taken over. An out_dir that is a file
+    or cannot be written is one line, before any work."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        fail(f"out_dir '{out_dir}' is a file, not a folder; name a folder for the checkpoints (--out_dir)")
     made = not os.path.isdir(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        fail(f"cannot create out_dir '{out_dir}' ({e.strerror}); make its parent writable, or use another --out_dir")
     path = os.path.join(out_dir, LOCK_NAME)
     for _ in range(3):
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+        except OSError as e:
+            if not isinstance(e, FileExistsError):
+                fail(f"out_dir '{out_dir}' is not writable (creating {path}: {e.strerror}); make it writable, or "
+                     f"use another --out_dir")
             try:
                 with open(path) as f:
                     pid = int(f.read().split()[0])
@@ -199,3 +274,55 @@ def claim_out_dir(out_dir, init_from, overwrite):
         print(f"overwrite=True: {path} ({describe_checkpoint(path)}) will be replaced by this run's checkpoints")
     clean_stale_temps(out_dir)
     return init_from
+
+
+class StopSignals:
+    """SIGINT (Ctrl-C) and SIGTERM (what schedulers send) end a trainer without losing its work. The handler only
+    notes the signal; the loop asks requested() after each complete optimizer step, and stop() saves that step
+    (unless it is on disk already), says so in one line and exits with 128 + the signal number (130, 143); the lock
+    is released at exit. A repeat within GRACE seconds is the same request (a terminal or a scheduler signals every
+    process of a job, and torchrun forwards the signal again); a later one stops at once, saving nothing more."""
+    GRACE = 2.0
+
+    def __init__(self, out_dir, resumed):
+        self.path, self.resumed = os.path.join(out_dir, 'ckpt.pt'), resumed
+        self.signum, self.t = None, 0.0
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, self._note)
+
+    def _note(self, signum, frame):
+        if self.signum is None:
+            self.signum, self.t = signum, time.monotonic()
+        elif time.monotonic() - self.t > self.GRACE:
+            print(f"{signal.Signals(signum).name} again: stopping at once, without saving", file=sys.stderr)
+            raise SystemExit(128 + signum)
+
+    def requested(self, sys_):
+        """Whether a signal asks the run to stop; every DDP process must agree on the step, so they vote."""
+        if sys_['ddp']:
+            t = torch.tensor(float(self.signum or 0), device=sys_['device'])
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            if self.signum is None and t.item() > 0:
+                self.signum, self.t = int(t.item()), time.monotonic()
+        return self.signum is not None
+
+    def stop(self, iter_num, start_iter, save, sys_):
+        """Save the step just completed (rank 0; save() writes the checkpoint) and exit, all processes together."""
+        name, path = signal.Signals(self.signum).name, self.path
+        if _written.get(path) == iter_num:
+            said = f"at iter {iter_num}: {path} holds it"
+        elif iter_num > start_iter:
+            if sys_['master']:
+                save()
+            said = f"at iter {iter_num}: saved {path}"
+        elif self.resumed:
+            said = f"at iter {iter_num}, before its first step: {path} is unchanged"
+        else:
+            said = "before the first step: nothing was trained or saved"
+        if sys_['ddp']:
+            dist.barrier()  # the others wait for rank 0's checkpoint, so torchrun ends no process mid-save
+            dist.destroy_process_group()
+        if sys_['master']:
+            hint = '; resume with --init_from=resume' if 'nothing' not in said else ''
+            print(f"interrupted by {name} {said}{hint}", file=sys.stderr)
+        sys.exit(128 + self.signum)

@@ -16,6 +16,8 @@ SMT for (1 - dmt_frac) of the budget, then train_dmt.py from its checkpoint for 
 BPTT of bptt_args (stateful truncated BPTT on a stream, whole episodes on a probe). The cell reports eval.py's
 bits/token and the wall time; the SMT cell also its teacher's CE and the drift of its RNN's own rollout.
 Logs, checkpoints and eval JSON of each run stay in out_dir/<backbone>-<method>[-<key>=<value>]/ (DMT's in dmt/).
+Every value is checked before the first cell trains; a cell that fails is a row marked failed, the others go on,
+and the sweep then exits non-zero naming the failed cells.
 """
 import json
 import os
@@ -24,6 +26,8 @@ import sys
 import time
 
 import configurator
+from checkpoint import check_writable
+from configurator import at_least, between, int_list, satisfies
 from model import BACKBONES
 
 out_dir = 'out-compare'
@@ -46,7 +50,20 @@ eval_seqs = 64
 eval_args = ''  # extra --key=value overrides for eval.py, e.g. '--n_buckets=28' (by row, for 28x28 images at L=784)
 device = 'auto'
 progress_every = 60  # seconds between progress lines of a running trainer
-configurator.load(globals(), sys.argv[1:])
+config = configurator.load(globals(), sys.argv[1:])
+CONFIG_FILE = satisfies(lambda v, _: os.path.isfile(os.path.join(configurator.REPO, v)), "no such file",
+                        "name a config file, e.g. one in config/")
+OVERRIDES = satisfies(lambda v, _: all(a.startswith('--') and '=' in a for a in v.split()),
+                      "must be --key=value overrides separated by spaces", "e.g. '--batch_size=16 --device=cpu'")
+configurator.check(config, {  # every value, before the first cell trains: a typo must not cost a cell's time
+    'max_time': satisfies(lambda v, _: v > 0, "must be > 0 seconds (the budget every run gets)", "e.g. 60"),
+    'dmt_frac': between(0.0, 1.0, hi_open=True), 'eval_L': at_least(0), 'eval_seqs': at_least(1),
+    'progress_every': satisfies(lambda v, _: v > 0, "must be > 0 seconds", "e.g. 60"),
+    'lengths': int_list(2), 'args': OVERRIDES, 'dmt_args': OVERRIDES, 'eval_args': OVERRIDES,
+    'bptt_args': satisfies(lambda v, c: v == 'auto' or OVERRIDES(v, c) is None, "must be auto or --key=value overrides",
+                           "e.g. '--stateful=True'"),
+    'smt_config': CONFIG_FILE, 'bptt_config': CONFIG_FILE, 'dmt_config': CONFIG_FILE,
+})
 
 if task:  # the probe sweep: dataset synthetic:<task>:<L>, and the teacher sees the whole episode (Tc = L)
     if sweep:
@@ -63,10 +80,6 @@ bad = [b for b in backbones.split(',') if b not in BACKBONES] + [m for m in meth
 if bad:
     configurator.fail(f"unknown backbone or method {', '.join(bad)}; backbones: {', '.join(BACKBONES)}; methods: "
                       f"{', '.join(CONFIGS)}")
-if not 0 <= dmt_frac < 1:
-    configurator.fail(f"dmt_frac must be in [0, 1) (the share of an SMT cell's budget DMT gets), got {dmt_frac}")
-if max_time <= 0:
-    configurator.fail(f"max_time must be > 0 seconds (the budget every run gets), got {max_time}")
 if sweep and (':' not in sweep or not sweep.split(':', 1)[1] or sweep.split(':', 1)[0].count('/') > 1):
     configurator.fail(f"sweep must look like key:v1,v2,... or smt_key/bptt_key:v1,v2,... (e.g. n_mem:2,4,8), "
                       f"got {sweep!r}")
@@ -75,7 +88,13 @@ sweep_key, sweep_values = sweep.split(':', 1)[0] if sweep else None, sweep.split
 sweep_keys = dict(zip(CONFIGS, sweep_key.split('/') if sweep_key and '/' in sweep_key else [sweep_key] * 2))
 BIG = 10 ** 9  # max_iters and eval_interval out of the way: the time budget ends every run
 runs = [(v, b, m) for v in sweep_values for b in backbones.split(',') for m in methods.split(',')]
-os.makedirs(out_dir, exist_ok=True)
+if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+    configurator.fail(f"out_dir '{out_dir}' is a file, not a folder; name a folder for the sweep")
+try:
+    os.makedirs(out_dir, exist_ok=True)
+except OSError as e:
+    configurator.fail(f"cannot create out_dir '{out_dir}' ({e.strerror}); use another --out_dir")
+check_writable(out_dir, f"out_dir={out_dir}")
 
 
 def tag_of(value, backbone, method):
@@ -203,3 +222,7 @@ if task:  # accuracy (bits where no accuracy) vs episode length, one line per me
     plot_results([{**r['eval'], 'L': int(r['sweep_value'])} for r in results if 'eval' in r],
                  os.path.join(out_dir, 'results.png'), x_key='L', title=f"synthetic:{task}, {max_time:.0f} s per run")
 print(f"\n{table}\nwritten {out_dir}/table.md and {out_dir}/results.json ({(time.time() - t_start) / 60:.1f} min)")
+failed = [f"{tag_of(r['sweep_value'], r['backbone'], r['method'])} ({r['error'][:150]})"
+          for r in results if 'error' in r]
+if failed:
+    configurator.fail(f"{len(failed)} of {len(runs)} cells failed: {'; '.join(failed)}; their logs are in {out_dir}/")

@@ -27,7 +27,7 @@ import sys
 import torch
 
 import configurator
-from checkpoint import load_checkpoint
+from checkpoint import check_writable, load_checkpoint
 from common import Progress, setup_system
 from configurator import at_least, device_rule, dtype_rule, int_list, satisfies
 from data import eval_sequences, load_data
@@ -51,10 +51,13 @@ config = configurator.load(globals(), sys.argv[1:])
 configurator.check(config, {  # every key, before anything is read or evaluated
     'L': at_least(0), 'n_seqs': at_least(1), 'n_buckets': at_least(1), 'teacher_every': at_least(1),
     'batch_size': at_least(1), 'drift_steps': int_list(1),
-    'json': satisfies(lambda v, _: v in ('', '-') or os.path.isdir(os.path.dirname(v) or '.'),
-                      "its folder does not exist", "create it first, or write the JSON elsewhere"),
+    'json': [satisfies(lambda v, _: v in ('', '-') or os.path.isdir(os.path.dirname(v) or '.'),
+                       "its folder does not exist", "create it first, or write the JSON elsewhere"),
+             satisfies(lambda v, _: not os.path.isdir(v), "is a folder", "name a file in it, e.g. eval.json")],
     'device': device_rule, 'dtype': dtype_rule,
 })
+if json not in ('', '-'):
+    check_writable(os.path.dirname(json) or '.', f"json={json}")  # before the evaluation, not after it
 sys_ = setup_system(device, dtype, seed)
 dev, ctx = sys_['device'], sys_['ctx']
 
@@ -189,5 +192,8 @@ if json:  # one checkpoint: its dict; several: a list of them
     if json == '-':
         print(text)
     else:
-        with open(json, 'w') as f:
-            f.write(text + '\n')
+        try:
+            with open(json, 'w') as f:
+                f.write(text + '\n')
+        except OSError as e:
+            configurator.fail(f"could not write {json} ({e.strerror}); the results are printed above")

@@ -7,11 +7,13 @@ Generate with a trained RNN alone: readout -> sample -> step, O(1) time and memo
     python sample.py --seed_with_encoder=True --start="..."  # the reference mode: the teacher encodes the prompt
     python sample.py --out_dir=out-fashion --num_samples=8    # pixel checkpoints: a PNG grid, not text
 
+Text is printed as it is made, one sample after another; Ctrl-C stops cleanly, keeping what was printed.
 A checkpoint of a pixel dataset (meta tokenizer 'pixels') draws images instead of text: one PNG (--png, default
 <out_dir>/samples.png) with a row of generated images and a row of held-out images over a row of their
 completions from the top half. The stream has no separators between images, so the RNN first reads one held-out
 image to find the raster phase, then draws the next image.
 """
+import codecs
 import math
 import os
 import sys
@@ -20,10 +22,11 @@ import numpy as np
 import torch
 
 import configurator
-from checkpoint import load_checkpoint
+from checkpoint import check_writable, load_checkpoint
 from common import setup_system
 from configurator import at_least, device_rule, dtype_rule, satisfies
 from data import load_data
+from data.meta import check_meta
 from model import RNN, RNNConfig
 
 out_dir = 'out-shakespeare'
@@ -50,18 +53,32 @@ sys_ = setup_system(device, dtype, seed)
 ck = load_checkpoint(ckpt or f"{out_dir}/ckpt.pt")
 meta = ck.get('meta', {})
 vocab_size, tokenizer = ck['rnn_args']['vocab_size'], meta.get('tokenizer', 'bytes')
+if tokenizer != 'synthetic':  # a probe's tokens are printed as numbers; any other must be a known text or pixels
+    try:
+        check_meta({'vocab_size': vocab_size, 'tokenizer': tokenizer}, f"{ckpt or out_dir} (its data's metadata)",
+                   "retrain it on a dataset prepared by data/*/prepare.py")
+    except ValueError as e:
+        configurator.fail(str(e))
 rnn = RNN(RNNConfig(**ck['rnn_args']))
 rnn.load_state_dict(ck['rnn'])
 rnn.to(sys_['device']).eval()
 
 pixels = tokenizer == 'pixels'
 if tokenizer == 'gpt2':
-    import tiktoken
-    enc = tiktoken.get_encoding('gpt2')
-    encode, decode = enc.encode_ordinary, enc.decode
+    try:
+        import tiktoken
+    except ImportError:
+        configurator.fail("this checkpoint's tokens are GPT-2 BPE: pip install tiktoken")
+    try:
+        enc = tiktoken.get_encoding('gpt2')
+    except Exception as e:  # offline without a cache: tiktoken's download fails deep inside requests
+        configurator.fail(f"tiktoken could not load the gpt2 vocabulary ({type(e).__name__}); offline, set "
+                          f"TIKTOKEN_CACHE_DIR to a folder holding tiktoken's cache files")
+    encode, token_bytes = enc.encode_ordinary, enc.decode_single_token_bytes
+elif tokenizer == 'synthetic':
+    encode, token_bytes = (lambda s: [int(t) for t in s.split()]), (lambda t: f"{t} ".encode())
 else:
-    encode = lambda s: list(s.encode('utf-8'))
-    decode = lambda ids: bytes(ids).decode('utf-8', errors='replace')
+    encode, token_bytes = (lambda s: list(s.encode('utf-8'))), (lambda t: bytes([t]))
 
 if start.startswith('FILE:'):
     try:
@@ -71,7 +88,10 @@ if start.startswith('FILE:'):
         configurator.fail(f"start={start}: cannot read it as UTF-8 text ({type(e).__name__}); name a text file")
 if pixels and start:
     configurator.fail("start= is a text prompt; a pixel checkpoint prompts itself with held-out images")
-prompt = encode(start)
+try:
+    prompt = encode(start)
+except ValueError:  # a synthetic prompt is token numbers
+    configurator.fail(f"start={start!r}: a probe's prompt is token numbers separated by spaces")
 bad = sorted({t for t in prompt if t >= vocab_size})
 if bad:
     configurator.fail(f"the prompt has tokens {bad[:5]} outside this model's vocabulary of {vocab_size} "
@@ -95,8 +115,7 @@ def read(x):
 
 
 def generate(m, n_tokens):
-    """readout -> sample -> step, n_tokens times from memory m: the tokens (B, n_tokens) as lists."""
-    out = [[] for _ in range(m.size(0))]
+    """readout -> sample -> step, n_tokens times from memory m: yields each step's tokens (B,) as a list."""
     for _ in range(n_tokens):
         logits = rnn.logits(m).float()
         if temperature == 0:  # greedy: the most likely token
@@ -108,9 +127,12 @@ def generate(m, n_tokens):
                 logits[logits < v[:, [-1]]] = -float('inf')
             nxt = torch.multinomial(torch.softmax(logits, dim=-1), 1)[:, 0]
         m = rnn.step(m, nxt)
-        for i, t in enumerate(nxt.tolist()):
-            out[i].append(t)
-    return out
+        yield nxt.tolist()
+
+
+def generate_all(m, n_tokens):
+    """The tokens (B, n_tokens) as lists."""
+    return [list(row) for row in zip(*generate(m, n_tokens))] if n_tokens else [[] for _ in range(m.size(0))]
 
 
 def draw_images(rows, shape, path):
@@ -148,22 +170,41 @@ if pixels:
     pick = torch.randint(n_val - 1, (num_samples,), generator=torch.Generator().manual_seed(seed))
     a = torch.from_numpy(np.stack([data.val[i * n_pix:(i + 1) * n_pix] for i in pick.tolist()]).astype(np.int64))
     b = torch.from_numpy(np.stack([data.val[(i + 1) * n_pix:(i + 2) * n_pix] for i in pick.tolist()]).astype(np.int64))
-    with torch.no_grad(), sys_['ctx']:
-        a, b = a.to(sys_['device']), b.to(sys_['device'])
-        drawn = generate(read(a), n_pix)  # a held-out image sets the raster phase, then a whole new image
-        completed = generate(read(torch.cat([a, b[:, :half]], 1)), n_pix - half)
-    completions = [b[i, :half].tolist() + completed[i] for i in range(num_samples)]
     path = png or os.path.join(out_dir if not ckpt else os.path.dirname(ckpt) or '.', 'samples.png')
+    if os.path.isdir(os.path.dirname(path) or '.'):
+        check_writable(os.path.dirname(path) or '.', f"png={path}")  # before generating, not after
+    try:
+        with torch.no_grad(), sys_['ctx']:
+            a, b = a.to(sys_['device']), b.to(sys_['device'])
+            drawn = generate_all(read(a), n_pix)  # a held-out image sets the raster phase, then a whole new image
+            completed = generate_all(read(torch.cat([a, b[:, :half]], 1)), n_pix - half)
+    except KeyboardInterrupt:
+        print("interrupted: stopped before the image grid was drawn, nothing written", file=sys.stderr)
+        sys.exit(130)
+    completions = [b[i, :half].tolist() + completed[i] for i in range(num_samples)]
     draw_images([('generated', drawn, None), ('held-out', b.cpu().tolist(), None),
                  ('completed from the top half', completions, shape[0] // 2)], shape, path)
     print(f"wrote {path}: {num_samples} generated images and {num_samples} completions of held-out half images "
           f"({shape[0]}x{shape[1]} pixels, {meta['dataset']})")
     sys.exit(0)
 
-with torch.no_grad(), sys_['ctx']:
-    x = torch.tensor(prompt, dtype=torch.long, device=sys_['device'])[None].expand(num_samples, -1)
-    out = generate(read(x), max_new_tokens)
-
-for i in range(num_samples):
-    print(start + decode(out[i]))
-    print('---------------')
+# text: one sample at a time, each token printed as it is made (bytes that end mid-character wait for the rest)
+x = torch.tensor(prompt, dtype=torch.long, device=sys_['device'])[None]
+sample = made = 0
+try:
+    with torch.no_grad(), sys_['ctx']:
+        for sample in range(num_samples):
+            utf8 = codecs.getincrementaldecoder('utf-8')(errors='replace')
+            sys.stdout.write(start)
+            made = 0
+            for (t,) in generate(read(x), max_new_tokens):
+                sys.stdout.write(utf8.decode(token_bytes(t)))
+                sys.stdout.flush()
+                made += 1
+            print(utf8.decode(b'', final=True))
+            print('---------------', flush=True)
+except KeyboardInterrupt:  # Ctrl-C: what was made is on the screen already
+    print(flush=True)
+    print(f"interrupted: stopped in sample {sample + 1} of {num_samples} after {made} of {max_new_tokens} tokens "
+          f"(printed above)", file=sys.stderr)
+    sys.exit(130)

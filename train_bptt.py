@@ -27,7 +27,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import configurator
-from checkpoint import check_finite, check_resume_iters, claim_out_dir, resume_from, save_checkpoint
+from checkpoint import (EXACT_KEYS, StopSignals, check_finite, check_resume_iters, claim_out_dir, resume_from,
+                        save_checkpoint)
 from common import (COMPILE_FLAGS, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads,
                     compile_mode, device_name, lr_at, make_optimizer, micro_steps, peak_flops, rates, raw_module,
                     set_lr, setup_system, time_is_up, wrap_model)
@@ -41,6 +42,7 @@ from model import BACKBONES, RNN, RNNConfig
 out_dir = 'out-bptt'
 init_from = 'scratch'  # 'scratch', 'resume' (from out_dir/ckpt.pt) or 'auto' (resume if there is one, else scratch)
 overwrite = False  # init_from='scratch' into an out_dir that holds a checkpoint: refused unless True
+allow_changes = False  # a resume with other training settings (EXACT_KEYS below): refused unless True
 eval_interval = 2000
 log_interval = 10
 eval_only = False
@@ -110,7 +112,9 @@ configurator.check(config, RULES)
 # a resume must match these (the first that differs is named; stateful: a stream's lanes are not carried over from a
 # run that had none)
 ARCH_KEYS = ('backbone', 'n_mem', 'd_model', 'n_head', 'n_dec_layer', 'n_rnn_layer', 'readout', 'dataset', 'stateful')
+EXACT = EXACT_KEYS + ('block_size', 'reset_prob')  # a resume keeps these too, or it would not continue exactly
 init_from = config['init_from'] = claim_out_dir(out_dir, init_from, overwrite)  # lock; no silent overwrite
+signals = StopSignals(out_dir, init_from == 'resume')  # from here on SIGINT/SIGTERM save the last step and exit
 
 sys_ = setup_system(device, dtype, seed)
 master, dev, ctx = sys_['master'], sys_['device'], sys_['ctx']
@@ -192,7 +196,7 @@ iter_num = 0
 ckpt = None
 resumed_seconds = 0.0
 if init_from == 'resume':
-    ckpt = resume_from(out_dir, {'rnn': asdict(rnn_cfg)}, ('bptt',), config, ARCH_KEYS)
+    ckpt = resume_from(out_dir, {'rnn': asdict(rnn_cfg)}, ('bptt',), config, ARCH_KEYS, () if eval_only else EXACT)
     rnn.load_state_dict(ckpt['rnn'])
     iter_num = ckpt['iter_num'] if eval_only else check_resume_iters(ckpt, max_iters, 'max_iters', f"{out_dir}/ckpt.pt",
                                                                           max_time)
@@ -265,6 +269,9 @@ while True:
         clock.restart()  # evaluation time counts neither in the throughput nor in max_time
     if iter_num >= max_iters or out_of_time or eval_only:
         break
+    if signals.requested(sys_):  # the last step is complete: save it (no eval) and exit
+        lane_mem_all = all_reduce_sum(lane_mem.to(dev), sys_).cpu()  # each row was filled by one process only
+        signals.stop(iter_num, start_iter, lambda: checkpoint(None), sys_)
 
     # one optimisation step over the global batch; this process takes its share of the micro-batches
     loss_sum = torch.zeros((), device=dev)

@@ -23,8 +23,8 @@ from dataclasses import asdict
 import torch
 
 import configurator
-from checkpoint import (TRAINERS, check_finite, check_resume_iters, claim_out_dir, load_checkpoint, resume_from,
-                        save_checkpoint)
+from checkpoint import (EXACT_KEYS, TRAINERS, StopSignals, check_finite, check_resume_iters, claim_out_dir,
+                        load_checkpoint, resume_from, save_checkpoint)
 from common import (COMPILE_FLAGS, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads,
                     compile_mode, device_name, lr_at, make_optimizer, micro_steps, peak_flops, rates, raw_module,
                     set_lr, setup_system, time_is_up, wrap_model)
@@ -39,6 +39,7 @@ from model import RNN, RNNConfig
 init_from = 'out-smt/ckpt.pt'  # the SMT checkpoint to start from, or 'resume' (this run's out_dir/ckpt.pt)
 out_dir = 'out-dmt'
 overwrite = False  # a fresh start (from init_from) into an out_dir that holds a checkpoint: refused unless True
+allow_changes = False  # a resume with other training settings (EXACT below): refused unless True
 eval_interval = 200
 log_interval = 10
 eval_only = False
@@ -121,8 +122,11 @@ if init_from != 'resume':  # checked before out_dir is touched
                           f"rollouts")
     load_checkpoint(init_from, need=('rnn', 'rnn_args', 'teacher', 'teacher_args'), ckpt=ckpt)
 init_from = config['init_from'] = claim_out_dir(out_dir, init_from, overwrite)  # lock; no silent overwrite
+signals = StopSignals(out_dir, init_from == 'resume')  # from here on SIGINT/SIGTERM save the last step and exit
+# a resume keeps these, or it would not continue exactly (refused unless allow_changes=True)
+EXACT = EXACT_KEYS + ('rollout_len', 'label_every', 'start', 'bptt', 'ce_through_state', 'w_mse', 'w_ce')
 if init_from == 'resume':
-    ckpt = resume_from(out_dir, {}, ('dmt',), config, ('dataset',) if dataset else ())
+    ckpt = resume_from(out_dir, {}, ('dmt',), config, ('dataset',) if dataset else (), () if eval_only else EXACT)
     load_checkpoint(f"{out_dir}/ckpt.pt", need=('rnn', 'rnn_args', 'teacher', 'teacher_args'), ckpt=ckpt)
 else:
     print(f"starting from {init_from} (SMT iteration {ckpt['iter_num']})")
@@ -281,6 +285,8 @@ while True:
         clock.restart()  # evaluation time counts neither in the throughput nor in max_time
     if iter_num >= max_iters or out_of_time or eval_only:
         break
+    if signals.requested(sys_):  # the last step is complete: save it (no eval) and exit
+        signals.stop(iter_num, start_iter, lambda: checkpoint(None), sys_)
     lr = lr_at(iter_num, max_iters, learning_rate, warmup_frac, lr_decay, min_lr, clock.train_seconds, max_time)
     set_lr(optimizer, lr)
 

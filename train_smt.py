@@ -27,7 +27,8 @@ from dataclasses import asdict
 import torch
 
 import configurator
-from checkpoint import check_finite, check_resume_iters, claim_out_dir, resume_from, save_checkpoint
+from checkpoint import (EXACT_KEYS, StopSignals, check_finite, check_resume_iters, claim_out_dir, resume_from,
+                        save_checkpoint)
 from common import (COMPILE_FLAGS, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads,
                     compile_mode, device_name, lr_at, make_optimizer, micro_steps, peak_flops, rates, raw_module,
                     set_lr, setup_system, time_is_up, wrap_model)
@@ -43,6 +44,7 @@ from model import BACKBONES, RNN, RNNConfig
 out_dir = 'out-smt'
 init_from = 'scratch'  # 'scratch', 'resume' (from out_dir/ckpt.pt) or 'auto' (resume if there is one, else scratch)
 overwrite = False  # init_from='scratch' into an out_dir that holds a checkpoint: refused unless True
+allow_changes = False  # a resume with other training settings (EXACT_KEYS below): refused unless True
 eval_interval = 2000
 log_interval = 10
 eval_only = False
@@ -150,7 +152,11 @@ configurator.check(config, RULES)
 # a resume must match these (the first that differs is named); DMT from a checkpoint: train_dmt.py
 ARCH_KEYS = ('backbone', 'n_mem', 'd_model', 'n_head', 'n_enc_layer', 'n_dec_layer', 'n_rnn_layer', 'context_len',
              'future_len', 'encoder_type', 'band', 'dataset')
+# a resume keeps these too, or it would not continue exactly (refused unless allow_changes=True)
+EXACT = EXACT_KEYS + ('short_ctx_frac', 'labels_per_window', 'decoded_labels', 'dyn_labels', 'w_dec', 'w_next',
+                      'w_rnn_ce', 'w_dyn', 'w_unif', 'unif_tokens')
 init_from = config['init_from'] = claim_out_dir(out_dir, init_from, overwrite)  # lock; no silent overwrite
+signals = StopSignals(out_dir, init_from == 'resume')  # from here on SIGINT/SIGTERM save the last step and exit
 
 sys_ = setup_system(device, dtype, seed)
 master, dev, ctx = sys_['master'], sys_['device'], sys_['ctx']
@@ -211,7 +217,8 @@ except ValueError as e:  # sizes a backbone cannot split its memory into
 iter_num = 0
 ckpt = None
 if init_from == 'resume':
-    ckpt = resume_from(out_dir, {'rnn': asdict(rnn_cfg), 'teacher': asdict(teacher_cfg)}, ('smt',), config, ARCH_KEYS)
+    ckpt = resume_from(out_dir, {'rnn': asdict(rnn_cfg), 'teacher': asdict(teacher_cfg)}, ('smt',), config, ARCH_KEYS,
+                       () if eval_only else EXACT)
     teacher.load_state_dict(ckpt['teacher'])
     rnn.load_state_dict(ckpt['rnn'])
     iter_num = ckpt['iter_num'] if eval_only else check_resume_iters(ckpt, max_iters, 'max_iters', f"{out_dir}/ckpt.pt",
@@ -314,6 +321,8 @@ while True:
         clock.restart()  # evaluation time counts neither in the throughput nor in max_time
     if iter_num >= max_iters or out_of_time or eval_only:
         break
+    if signals.requested(sys_):  # the last step is complete: save it (no eval) and exit
+        signals.stop(iter_num, start_iter, lambda: checkpoint(None), sys_)
     lr = lr_at(iter_num, max_iters, learning_rate, warmup_frac, lr_decay, min_lr, clock.train_seconds, max_time)
     set_lr(optimizer, lr)
 

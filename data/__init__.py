@@ -2,14 +2,14 @@
 The data layer: one interface over every dataset. load_data(name) returns an object with
   vocab_size, meta, describe(), sequences(split, n, length, g), smt_windows(split, n, Tc, Tf, short_frac, g[, n_labels]),
   baselines(x, y)
-for a token stream (data/stream.py: data/<name>/{train,val}.bin + meta.pkl, prepared on first use by
+for a token stream (data/stream.py: data/<name>/{train,val}.bin + meta.json, prepared on first use by
 data/<name>/prepare.py) or a synthetic task generated on the fly (data/synthetic: 'synthetic:<task>[:<L>]').
 Batches are a pure function of (seed, iteration, micro-batch) through step_generator. Mistakes in names, files or
-sizes raise ValueError with a one-line message; the scripts print it and exit.
+sizes raise ValueError with a one-line message; the scripts print it and exit. Metadata is read as data only
+(data/meta.py): a folder passed as --dataset runs no code.
 (A regular package, so an installed module named `data` cannot shadow it.)
 """
 import os
-import pickle
 import subprocess
 import sys
 
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from .meta import meta_path, read_meta
 from .stream import TokenStream
 
 DATA = os.path.dirname(os.path.abspath(__file__))
@@ -37,8 +38,8 @@ def load_data(dataset, sys_, prepare=True):
         from .synthetic import load_synthetic
         return load_synthetic(dataset)
     data_dir = os.path.normpath(dataset) if '/' in dataset else os.path.join(DATA, dataset)
-    paths = [os.path.join(data_dir, f) for f in ('train.bin', 'val.bin', 'meta.pkl')]
-    if not all(map(os.path.isfile, paths)):
+    paths = [os.path.join(data_dir, f) for f in ('train.bin', 'val.bin')]
+    if not all(map(os.path.isfile, paths)) or meta_path(data_dir) is None:
         cmd = None if '/' in dataset else prepare_command(dataset)
         if cmd is None:
             known = sorted(d for d in os.listdir(DATA) if os.path.isfile(os.path.join(DATA, d, 'prepare.py')))
@@ -53,19 +54,16 @@ def load_data(dataset, sys_, prepare=True):
         if sys_['ddp']:
             dist.barrier()
     redo = f"write the files in {data_dir}/ again" if '/' in dataset else f"delete data/{dataset}/ and prepare it again"
-    try:
-        with open(paths[2], 'rb') as f:
-            meta = pickle.load(f)
-        vocab_size = int(meta['vocab_size'])
-    except Exception as e:
-        raise ValueError(f"{paths[2]} is unreadable ({type(e).__name__}); {redo}")
+    meta = read_meta(data_dir, redo)
+    vocab_size = meta['vocab_size']
     arrays = []
-    for path in paths[:2]:
+    for path in paths:
         if os.path.getsize(path) % 2 or os.path.getsize(path) == 0:
             raise ValueError(f"{path} is empty or truncated (not whole uint16 tokens); {redo}")
         arr = np.memmap(path, dtype=np.uint16, mode='r')
         if int(arr.max()) >= vocab_size:
-            raise ValueError(f"{path} holds token {int(arr.max())} >= vocab_size {vocab_size} of meta.pkl; {redo}")
+            raise ValueError(f"{path} holds token {int(arr.max())} >= vocab_size {vocab_size} of "
+                             f"{os.path.basename(meta_path(data_dir))}; {redo}")
         arrays.append(arr)
     return TokenStream(arrays[0], arrays[1], meta)
 

@@ -4,17 +4,18 @@ IDX files (the format of MNIST and Fashion-MNIST), and the pixel token stream bo
 IDX: two zero bytes, a type byte, the number of dimensions, each dimension as a big-endian uint32, then the data,
 big-endian. Files may be gzipped (.gz). Pixels as tokens: each 8-bit pixel is one token (vocabulary 256), images
 in raster-scan order concatenated into one stream with no separators (docs/method.md, section 8), so bits per pixel
-is the ordinary bits/token. meta.pkl records image_shape, and tokenizer 'pixels' tells sample.py to draw images.
+is the ordinary bits/token. meta.json records image_shape, and tokenizer 'pixels' tells sample.py to draw images.
 """
 import gzip
 import hashlib
 import os
-import pickle
 import shutil
 import sys
 import urllib.request
 
 import numpy as np
+
+from .meta import read_meta, write_meta
 
 DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype('>i2'), 0x0C: np.dtype('>i4'), 0x0D: np.dtype('>f4'),
           0x0E: np.dtype('>f8')}
@@ -90,7 +91,7 @@ def download(url, dest):
 
 
 def write_pixels(out_dir, train_images, val_images, source):
-    """Images (N, H, W) uint8 -> train.bin / val.bin (uint16 raster-scan pixel tokens) and meta.pkl, each written
+    """Images (N, H, W) uint8 -> train.bin / val.bin (uint16 raster-scan pixel tokens) and meta.json, each written
     atomically, meta last. Idempotent: an output made from the same pixels is left alone."""
     shape = tuple(train_images.shape[1:])
     if val_images.shape[1:] != shape or train_images.dtype != np.uint8 or val_images.dtype != np.uint8:
@@ -98,11 +99,10 @@ def write_pixels(out_dir, train_images, val_images, source):
                  f"{train_images.shape}, {val_images.dtype} {val_images.shape}")
     sha1 = hashlib.sha1(train_images.tobytes() + val_images.tobytes()).hexdigest()
     try:
-        with open(os.path.join(out_dir, 'meta.pkl'), 'rb') as f:
-            if pickle.load(f).get('sha1') == sha1:
-                print(f"{out_dir}: already prepared from the same images, nothing to do")
-                return
-    except (OSError, pickle.UnpicklingError, EOFError):
+        if read_meta(out_dir).get('sha1') == sha1:  # meta.json, or an older folder's meta.pkl (plain data only)
+            print(f"{out_dir}: already prepared from the same images, nothing to do")
+            return
+    except ValueError:
         pass
     os.makedirs(out_dir, exist_ok=True)
     for name, images in (('train.bin', train_images), ('val.bin', val_images)):
@@ -112,9 +112,7 @@ def write_pixels(out_dir, train_images, val_images, source):
         os.replace(tmp, os.path.join(out_dir, name))
     meta = {'vocab_size': 256, 'tokenizer': 'pixels', 'image_shape': shape, 'source': source, 'sha1': sha1,
             'n_train': len(train_images), 'n_val': len(val_images)}
-    with open(os.path.join(out_dir, 'meta.pkl.tmp'), 'wb') as f:
-        pickle.dump(meta, f)
-    os.replace(os.path.join(out_dir, 'meta.pkl.tmp'), os.path.join(out_dir, 'meta.pkl'))
+    write_meta(out_dir, meta)
     print(f"{out_dir}: {train_images.size:,} train tokens, {val_images.size:,} val tokens "
           f"({shape[0]}x{shape[1]} images, vocab 256 pixels)")
 

@@ -1,6 +1,6 @@
 """
 Token streams: a dataset as two uint16 token arrays (train, val), memmapped from data/<name>/{train,val}.bin, and
-its meta dict (meta.pkl). Windows are read at random offsets, so a stream has an unbounded past.
+its meta dict (meta.json, data/meta.py). Windows are read at random offsets, so a stream has an unbounded past.
 """
 import math
 

@@ -1,16 +1,31 @@
 import ast
+import atexit
+import json
+import logging
 import os
-import pickle
 import re
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
+import time
+import traceback
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = os.path.join(ROOT, 'tests')
+# the interpreter's own path, for scripts run in a forked child (without the repo and tests/ that pytest adds)
+BASE_PATH = [p for p in sys.path if os.path.abspath(p or '.') not in (ROOT, TESTS)]
 sys.path.insert(0, ROOT)
+# Scripts run in a forked child of this process by default: the same argv, working directory, environment, exit code
+# and output as `python script.py`, without paying for `import torch` each time (most of a tiny run's seconds).
+# SMT_TESTS_FORK=0 runs every script in a fresh interpreter instead; torchrun always does.
+FORK = os.environ.get('SMT_TESTS_FORK', '1') != '0' and hasattr(os, 'fork')
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 # a tiny model and run: seconds on a CPU
@@ -21,16 +36,143 @@ TINY = ['tests/tiny_smt.py', '--n_mem=2', '--d_model=32', '--n_head=2', '--n_enc
 TINY_BPTT = ['tests/tiny_bptt.py', '--n_mem=2', '--d_model=32', '--n_head=2', '--n_dec_layer=1', '--n_rnn_layer=1', '--block_size=16',
              '--batch_size=8', '--eval_seqs=4', '--eval_seq_len=32', '--log_interval=1', '--compile=False',
              '--device=cpu', '--learning_rate=3e-3']
+# train_dmt.py on the tiny SMT checkpoint (tiny_ckpt): its architecture and data come from the checkpoint
+TINY_DMT = ['tests/tiny_dmt.py', '--rollout_len=24', '--label_every=4', '--batch_size=8', '--eval_windows=16',
+            '--eval_seq_len=48', '--eval_seqs=4', '--drift_steps=1,8,24', '--log_interval=1', '--device=cpu']
 
 
-def run(args, timeout=300, env=None, check=True):
-    """Run a project script (python or torchrun) in the repo root; return the CompletedProcess."""
-    cmd = args if args[0] == 'torchrun' else [sys.executable] + args
-    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                       env={**os.environ, 'OMP_NUM_THREADS': '1', **(env or {})})
+def run(args, timeout=300, env=None, check=True, limit_file_size=None):
+    """Run a project script (python or torchrun) in the repo root; return the CompletedProcess.
+    limit_file_size: bytes, as `ulimit -f` would set it (a full disk, for the script's writes)."""
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', **(env or {})}
+    limit = None if limit_file_size is None else lambda: __import__('resource').setrlimit(
+        __import__('resource').RLIMIT_FSIZE, (limit_file_size, limit_file_size))
+    if FORK and args[0] != 'torchrun':
+        p = _forked(args, timeout, env, limit)
+    else:
+        cmd = args if args[0] == 'torchrun' else [sys.executable] + args
+        p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env, preexec_fn=limit)
     if check and p.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
     return p
+
+
+def _forked(args, timeout, env, before):
+    """`python *args` in a forked child of this process, made to look like a fresh interpreter: its own copies of the
+    project's modules, the interpreter's signal handlers, warnings and logging, atexit handlers run at exit."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            code = 1
+            try:
+                os.dup2(out.fileno(), 1)
+                os.dup2(err.fileno(), 2)
+                sys.stdout = sys.__stdout__ = open(1, 'w', encoding='utf-8', closefd=False)
+                sys.stderr = sys.__stderr__ = open(2, 'w', buffering=1, encoding='utf-8', errors='backslashreplace',
+                                                   closefd=False)
+                code = _child(args, env, before)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                try:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                finally:
+                    os._exit(code)
+        deadline = time.time() + timeout
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.time() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise subprocess.TimeoutExpired(args, timeout)
+            time.sleep(0.005)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(args, os.waitstatus_to_exitcode(status),
+                                           out.read().decode('utf-8', 'replace'), err.read().decode('utf-8', 'replace'))
+
+
+def _child(args, env, before):
+    """Run the script as __main__ and return its exit code, as the interpreter would."""
+    import runpy
+    atexit._clear()
+    os.chdir(ROOT)
+    os.environ.clear()
+    os.environ.update(env)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    torch.set_num_threads(int(env.get('OMP_NUM_THREADS') or os.cpu_count()))
+    warnings.resetwarnings()  # the interpreter's defaults, not pytest's capture
+    for action, category, module in (('ignore', ResourceWarning, ''), ('ignore', ImportWarning, ''),
+                                     ('ignore', PendingDeprecationWarning, ''), ('ignore', DeprecationWarning, ''),
+                                     ('default', DeprecationWarning, '__main__')):
+        warnings.filterwarnings(action, category=category, module=module)
+    warnings.showwarning = warnings._showwarning_orig
+    warnings._showwarnmsg_impl = lambda msg: sys.stderr.write(warnings._formatwarnmsg(msg))
+    logging.root.handlers.clear()
+    logging.root.setLevel(logging.WARNING)
+    for name, mod in list(sys.modules.items()):  # the project's modules are imported afresh, as by a new process
+        if os.path.abspath(getattr(mod, '__file__', None) or '/').startswith(ROOT + os.sep):
+            del sys.modules[name]
+    sys.argv = list(args)
+    sys.path[:] = [os.path.dirname(os.path.abspath(args[0]))] + BASE_PATH
+    if before:
+        before()
+    code = 0
+    try:
+        runpy.run_path(args[0], run_name='__main__')
+    except SystemExit as e:
+        code = e.code
+        if code is None:
+            code = 0
+        elif not isinstance(code, int):
+            print(code, file=sys.stderr)
+            code = 1
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        code = 130
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    threading._shutdown()
+    atexit._run_exitfuncs()
+    return code
+
+
+def start(args, env=None):
+    """Start a project script in a fresh interpreter of its own (a process to send signals to), output unbuffered."""
+    return subprocess.Popen([sys.executable] + args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1',
+                                            **(env or {})})
+
+
+def signal_when(p, pattern, sig, timeout=120):
+    """Read p's stdout until a line matches pattern, send it sig, wait for it to end: (returncode, stdout, stderr).
+    A process that never prints the line, or does not end, is killed after `timeout` seconds and the test fails."""
+    watchdog = threading.Timer(timeout, p.kill)
+    watchdog.start()
+    try:
+        seen = []
+        for line in p.stdout:
+            seen.append(line)
+            if re.search(pattern, line):
+                p.send_signal(sig)
+                break
+        out, err = p.communicate()
+    finally:
+        watchdog.cancel()
+    assert re.search(pattern, ''.join(seen), re.M), f"no {pattern!r} in:\n{''.join(seen)[-2000:]}\n{err[-2000:]}"
+    return p.returncode, ''.join(seen) + out, err
+
+
+def messages(stderr):
+    """stderr without the configurator's echo of the config file and overrides: what the run had to say."""
+    return [l for l in stderr.splitlines() if l.strip() and not l.startswith(('config: ', 'override: '))]
 
 
 def train_losses(stdout):
@@ -38,14 +180,14 @@ def train_losses(stdout):
     return {int(m.group(1)): float(m.group(2)) for m in re.finditer(r'^iter (\d+): loss ([\d.]+)', stdout, re.M)}
 
 
-def write_tokens(folder, tokens, vocab_size, val_frac=0.2):
+def write_tokens(folder, tokens, vocab_size, val_frac=0.2, meta=None):
     os.makedirs(folder, exist_ok=True)
     tokens = np.asarray(tokens, dtype=np.uint16)
     n_val = int(len(tokens) * val_frac)
     tokens[:-n_val].tofile(os.path.join(folder, 'train.bin'))
     tokens[-n_val:].tofile(os.path.join(folder, 'val.bin'))
-    with open(os.path.join(folder, 'meta.pkl'), 'wb') as f:
-        pickle.dump({'vocab_size': vocab_size, 'tokenizer': 'bytes'}, f)
+    with open(os.path.join(folder, 'meta.json'), 'w') as f:
+        json.dump({'vocab_size': vocab_size, 'tokenizer': 'bytes', **(meta or {})}, f)
     return str(folder)
 
 
@@ -99,9 +241,9 @@ def per_window(teacher, ctx, start, p, pad=0):
     return teacher.encode_raw(window, torch.clamp(p + 1 - start, min=0))
 
 
-def user_error(args):
+def user_error(args, env=None):
     """Run a script that must fail with a one-line 'error: ...' and no traceback; return that line."""
-    p = run(args, check=False)
+    p = run(args, check=False, env=env)
     assert p.returncode != 0
     assert 'Traceback' not in p.stderr, p.stderr
     lines = [l for l in p.stderr.splitlines() if l.strip()]

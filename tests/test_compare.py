@@ -40,8 +40,27 @@ def test_compare_smt_cell_is_smt_then_dmt(tiny_data, tmp_path):
 
 def test_compare_mistakes_give_one_line_errors(tmp_path):
     assert 'unknown backbone or method' in user_error(['compare.py', '--backbones=rwkv', f'--out_dir={tmp_path}'])
-    assert 'max_time must be > 0' in user_error(['compare.py', '--max_time=0', f'--out_dir={tmp_path}'])
+    assert 'max_time=0.0: must be > 0' in user_error(['compare.py', '--max_time=0', f'--out_dir={tmp_path}'])
     assert 'sweep must look like' in user_error(['compare.py', '--sweep=n_mem', f'--out_dir={tmp_path}'])
+    # every value is checked before the first cell trains (eval_seqs used to be checked by eval.py after it)
+    for bad, message in (('--eval_seqs=0', 'eval_seqs=0: must be >= 1'),
+                         ('--args=batch_size=4', 'args=batch_size=4: must be --key=value overrides'),
+                         ('--smt_config=config/nope.py', 'smt_config=config/nope.py: no such file')):
+        p = run(['compare.py', bad, f'--out_dir={tmp_path}'], check=False)
+        assert p.returncode != 0 and p.stderr.strip().splitlines()[-1].startswith(f'error: {message}'), p.stderr
+        assert '[1/' not in p.stdout and 'Traceback' not in p.stderr
+    (tmp_path / 'a_file').write_text('x')
+    assert 'is a file, not a folder' in user_error(['compare.py', f'--out_dir={tmp_path / "a_file"}'])
+
+
+def test_compare_exits_non_zero_when_a_cell_failed(tiny_data, tmp_path):
+    """A failed cell is a row marked failed and the sweep goes on; at the end it exits non-zero, naming it."""
+    msg = user_error(['compare.py', '--max_time=1', '--backbones=mingru', '--methods=bptt', f'--out_dir={tmp_path}',
+                      '--eval_seqs=4', '--eval_L=32', f"--args=--dataset={tiny_data} {TINY_ARGS} --n_head=3",
+                      '--device=cpu'] + CONFIGS)
+    assert msg.startswith('error: 1 of 1 cells failed: mingru-bptt (error: d_model=32: must split into n_head=3'), msg
+    assert f'their logs are in {tmp_path}/' in msg
+    assert 'failed' in (tmp_path / 'table.md').read_text()
 
 
 @pytest.mark.slow

@@ -10,12 +10,9 @@ import sys
 import pytest
 import torch
 
-from conftest import TINY, TINY_BPTT, run
+from conftest import TINY, TINY_BPTT, TINY_DMT, run
 
 SMT, BPTT, DMT = 'smt', 'bptt', 'dmt'  # which checkpoint the case's out_dir holds before the run (None: empty)
-# train_dmt.py on conftest's tiny SMT checkpoint: its architecture and data come from the checkpoint
-TINY_DMT = ['tests/tiny_dmt.py', '--rollout_len=24', '--label_every=4', '--batch_size=8', '--eval_windows=16', '--eval_seq_len=48',
-            '--eval_seqs=4', '--drift_steps=1,8,24', '--log_interval=1', '--device=cpu']
 
 
 @pytest.fixture(scope='module')
@@ -64,10 +61,23 @@ def slow(*case):
     return _Slow(case)
 
 
+class RunsAShellCommand:
+    """Unpickling this runs `touch PATH`: what a hostile checkpoint or metadata file does."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return os.system, (f"touch '{self.path}'",)
+
+
 def out_dir_with(kind, tmp_path, tiny_ckpt, bptt_small, dmt_small=None):
+    """tmp_path/out holding a checkpoint of a kind; 'code': one whose loading would create tmp_path/ran."""
     out = tmp_path / 'out'
     out.mkdir()
-    if kind in (SMT, BPTT, DMT):
+    if kind == 'code':
+        torch.save({'iter_num': 6, 'config': {}, 'rnn': RunsAShellCommand(tmp_path / 'ran')}, out / 'ckpt.pt')
+    elif kind in (SMT, BPTT, DMT):
         shutil.copy(os.path.join({SMT: tiny_ckpt, BPTT: bptt_small, DMT: dmt_small}[kind], 'ckpt.pt'), out / 'ckpt.pt')
     elif kind == 'empty':
         (out / 'ckpt.pt').write_bytes(b'')
@@ -155,6 +165,18 @@ CASES = [  # (script, extra args, what the out_dir holds, a part of the message)
     slow('sample.py', ['--max_new_tokens=-1'], SMT, 'max_new_tokens=-1: must be >= 0'),
     ('sample.py', ['--start=FILE:no/such/prompt.txt'], SMT, 'start=FILE:no/such/prompt.txt: no such file'),
     slow('sample.py', [], 'random', 'is corrupted or not a checkpoint'),
+    # a resume that would not continue exactly (issue 24): the key is named, --allow_changes=True overrides
+    ('train_smt.py', ['--init_from=resume', '--learning_rate=0.5'], SMT, 'ckpt.pt was trained with '
+     'learning_rate=0.003, 0.5 given; resume with --learning_rate=0.003, or pass --allow_changes=True to change it'),
+    ('train_bptt.py', ['--init_from=resume', '--seed=2', '--batch_size=4'], BPTT, 'ckpt.pt was trained with '
+     'batch_size=8 (4 given), seed=1337 (2 given); resume with --batch_size=8 --seed=1337, or pass --allow_changes'),
+    ('train_dmt.py', ['--init_from=resume', '--lr_decay=constant'], DMT, 'ckpt.pt was trained with lr_decay=cosine, '
+     'constant given; resume with --lr_decay=cosine'),
+    # a checkpoint that holds code is not loaded, whichever script reads it
+    ('train_smt.py', ['--init_from=resume'], 'code', 'ckpt.pt holds code (it names posix.system), not plain data: it '
+                                                     'was not loaded'),
+    ('eval.py', [], 'code', 'ckpt.pt holds code (it names posix.system), not plain data: it was not loaded'),
+    slow('sample.py', [], 'code', 'ckpt.pt holds code (it names posix.system)'),
     # eval.py
     ('eval.py', ['--LOG2E=1.0'], SMT, "unknown config key 'LOG2E'"),
     slow('eval.py', ['--n_seqs=0'], SMT, 'n_seqs=0: must be >= 1'),
@@ -179,7 +201,7 @@ def test_one_line_error_and_nothing_changed(script, extra, holds, message, tiny_
         args = [f'--out_dir={out}', '--device=cpu']
     msg = one_line_error([script] + args + extra)
     assert message in msg, msg
-    assert snapshot(out) == before
+    assert snapshot(out) == before and not (tmp_path / 'ran').exists()
 
 
 def test_config_file_with_a_syntax_error_or_that_raises(tmp_path):
@@ -200,9 +222,11 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(tiny_data, tiny_ckp
     out = out_dir_with(SMT, tmp_path, tiny_ckpt, None)
     before = snapshot(out)
     p = run(['train_smt.py', f'--dataset={tiny_data}', f'--out_dir={out}', '--init_from=resume', '--max_iters=30',
-             '--eval_interval=1000'] + TINY + ['--learning_rate=1e6'], check=False)
+             '--eval_interval=1000'] + TINY + ['--learning_rate=1e6', '--allow_changes=True'], check=False)
     assert p.returncode != 0 and 'Traceback' not in p.stderr
     assert 'resuming from iter 6' in p.stdout
+    assert 'allow_changes=True: learning_rate 0.003 -> 1000000.0 (the resumed run no longer continues exactly)' in (
+        p.stdout)
     err = p.stderr.strip().splitlines()[-1]
     assert err.startswith('error: the train loss at iteration') and 'is not finite' in err, p.stderr
     assert 'learning_rate=1000000.0' in err and f'the last good checkpoint {out}/ckpt.pt is kept' in err
@@ -291,3 +315,51 @@ def test_folder_dataset_messages_name_the_folder(tiny_data, tmp_path):
     msg = one_line_error(['train_bptt.py', f'--dataset={bad}/', f'--out_dir={tmp_path / "out"}'] + TINY_BPTT)
     assert f'{bad}/train.bin is empty or truncated' in msg and f'write the files in {bad}/ again' in msg
     assert '//' not in msg and not (tmp_path / 'out').exists()  # nothing left behind, not even an empty out_dir
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A folder in which no file can be created, even by root (whom permission bits do not stop)."""
+    if os.geteuid() != 0:
+        folder = tmp_path / 'read-only'
+        folder.mkdir(mode=0o555)
+        yield str(folder)
+        folder.chmod(0o755)
+        return
+    try:
+        open('/sys/kernel/.smt-probe', 'w').close()
+    except OSError:
+        yield '/sys/kernel'
+        return
+    pytest.skip('no read-only folder for root here')
+
+
+def test_out_dir_that_is_a_file_or_read_only_and_json_into_a_read_only_folder(tiny_data, tiny_ckpt, tmp_path,
+                                                                               read_only):
+    """Each is one line naming the path, before any work (these were tracebacks, eval.py's after the evaluation)."""
+    f = tmp_path / 'a file'
+    f.write_text('notes')
+    msg = one_line_error(['train_smt.py', f'--dataset={tiny_data}', f'--out_dir={f}'] + TINY)
+    assert f"out_dir '{f}' is a file, not a folder" in msg and f.read_text() == 'notes'
+    msg = one_line_error(['train_bptt.py', f'--dataset={tiny_data}', f'--out_dir={read_only}'] + TINY_BPTT)
+    assert f"out_dir '{read_only}' is not writable (creating {read_only}/run.lock: " in msg
+    msg = one_line_error(['train_dmt.py', f'--init_from={tiny_ckpt}/ckpt.pt', f'--out_dir={read_only}/dmt'] + TINY_DMT)
+    assert f"cannot create out_dir '{read_only}/dmt'" in msg
+    p = run(['eval.py', f'--ckpt={tiny_ckpt}/ckpt.pt', f'--json={read_only}/e.json', '--device=cpu'], check=False)
+    assert p.returncode != 0 and 'Traceback' not in p.stderr and 'RNN alone' not in p.stdout  # nothing evaluated
+    assert p.stderr.strip().splitlines()[-1].startswith(f"error: json={read_only}/e.json: {read_only} is not "
+                                                        f"writable"), p.stderr
+
+
+def test_a_full_disk_during_a_save_keeps_the_old_checkpoint(tiny_data, tiny_ckpt, tmp_path):
+    """A save that cannot be written (here a file size limit, as `ulimit -f`) is one line; the previous checkpoint
+    stays bitwise as it was, and no temp file or lock is left."""
+    out = out_dir_with(SMT, tmp_path, tiny_ckpt, None)
+    before = snapshot(out)
+    p = run(['train_smt.py', f'--dataset={tiny_data}', f'--out_dir={out}', '--init_from=resume', '--max_iters=7',
+             '--eval_interval=7'] + TINY, check=False, limit_file_size=200_000)
+    assert p.returncode != 0 and 'Traceback' not in p.stderr, p.stderr
+    err = p.stderr.strip().splitlines()[-1]
+    assert err.startswith(f'error: writing {out}/ckpt.pt failed (') and 'is the disk full' in err, p.stderr
+    assert f'the previous {out}/ckpt.pt is kept; resume from it with --init_from=resume' in err
+    assert snapshot(out) == before

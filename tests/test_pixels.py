@@ -1,8 +1,8 @@
 """Pixel sequences and pictures: the IDX reader round-trips, a prepare step turns IDX files into a pixel token stream
 (idempotently), and sample.py draws a PNG grid from a pixel checkpoint."""
 import gzip
+import json
 import os
-import pickle
 
 import numpy as np
 import pytest
@@ -54,9 +54,9 @@ def pixel_data(tmp_path_factory):
 def test_prepare_writes_a_pixel_stream(pixel_data, tmp_path):
     tokens = np.fromfile(os.path.join(pixel_data, 'train.bin'), dtype=np.uint16)
     assert len(tokens) == 64 * 16 and set(np.unique(tokens)) <= {0, 255}
-    with open(os.path.join(pixel_data, 'meta.pkl'), 'rb') as f:
-        meta = pickle.load(f)
-    assert meta['vocab_size'] == 256 and meta['tokenizer'] == 'pixels' and meta['image_shape'] == (4, 4)
+    with open(os.path.join(pixel_data, 'meta.json')) as f:
+        meta = json.load(f)
+    assert meta['vocab_size'] == 256 and meta['tokenizer'] == 'pixels' and meta['image_shape'] == [4, 4]
     # idempotent: a second run from the same images leaves the files alone
     before = os.path.getmtime(os.path.join(pixel_data, 'train.bin'))
     p = run(['data/fashion_mnist/prepare.py', f'--source={fake_idx_folder(tmp_path / "again")}',

@@ -1,6 +1,6 @@
 """
 Fashion-MNIST as 8-bit pixel tokens: train.bin / val.bin (uint16, 784 tokens per 28x28 image, raster scan, the 60,000
-train and 10,000 test images) and meta.pkl in this folder. Bits per pixel is then the ordinary bits/token.
+train and 10,000 test images) and meta.json in this folder. Bits per pixel is then the ordinary bits/token.
 
     apt-get install -y dataset-fashion-mnist      # the offline source: /usr/share/datasets/fashion-mnist/
     python data/fashion_mnist/prepare.py

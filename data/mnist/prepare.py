@@ -1,6 +1,6 @@
 """
 MNIST as 8-bit pixel tokens: train.bin / val.bin (uint16, 784 tokens per 28x28 image, raster scan, the 60,000 train
-and 10,000 test images) and meta.pkl in this folder. Bits per pixel is then the ordinary bits/token.
+and 10,000 test images) and meta.json in this folder. Bits per pixel is then the ordinary bits/token.
 
     python data/mnist/prepare.py                  # downloads the four-file IDX release (needs internet)
     python data/mnist/prepare.py --source=DIR     # or a folder with the IDX files (.gz or not)

@@ -1,5 +1,5 @@
 """
-Shakespeare as a token stream: train.bin / val.bin (uint16) and meta.pkl in this folder.
+Shakespeare as a token stream: train.bin / val.bin (uint16) and meta.json in this folder.
 
     python data/shakespeare/prepare.py                    # bytes (vocabulary 256), as in the paper
     python data/shakespeare/prepare.py --tokenizer=gpt2   # GPT-2 BPE -> data/shakespeare_gpt2/
@@ -14,7 +14,6 @@ import glob
 import hashlib
 import importlib.util
 import os
-import pickle
 import re
 import sys
 import urllib.request
@@ -22,6 +21,9 @@ import urllib.request
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
+from data.meta import read_meta, write_meta  # noqa: E402
+
 URL = 'https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt'
 
 
@@ -81,7 +83,7 @@ def encode(text, tokenizer):
 
 
 def write_dataset(out_dir, tokens, vocab_size, tokenizer, source, val_frac=0.1):
-    """Write train.bin / val.bin (the last val_frac of the stream) / meta.pkl, each atomically, meta last, so a
+    """Write train.bin / val.bin (the last val_frac of the stream) / meta.json, each atomically, meta last, so a
     half-written folder is never mistaken for a prepared one."""
     os.makedirs(out_dir, exist_ok=True)
     n_val = int(len(tokens) * val_frac)
@@ -91,18 +93,15 @@ def write_dataset(out_dir, tokens, vocab_size, tokenizer, source, val_frac=0.1):
         os.replace(tmp, os.path.join(out_dir, name))
     meta = {'vocab_size': vocab_size, 'tokenizer': tokenizer, 'source': source,
             'sha1': hashlib.sha1(tokens.tobytes()).hexdigest()}
-    with open(os.path.join(out_dir, 'meta.pkl.tmp'), 'wb') as f:
-        pickle.dump(meta, f)
-    os.replace(os.path.join(out_dir, 'meta.pkl.tmp'), os.path.join(out_dir, 'meta.pkl'))
+    write_meta(out_dir, meta)
     print(f"{out_dir}: {len(tokens) - n_val:,} train tokens, {n_val:,} val tokens, vocab {vocab_size} ({tokenizer})")
 
 
 def already_prepared(out_dir, tokens):
     try:
-        with open(os.path.join(out_dir, 'meta.pkl'), 'rb') as f:
-            meta = pickle.load(f)
+        meta = read_meta(out_dir)  # meta.json, or an older folder's meta.pkl (read as plain data only)
         total = sum(os.path.getsize(os.path.join(out_dir, n)) for n in ('train.bin', 'val.bin')) // 2
-    except (OSError, pickle.UnpicklingError, EOFError):
+    except (OSError, ValueError):
         return False
     return meta.get('sha1') == hashlib.sha1(tokens.tobytes()).hexdigest() and total == len(tokens)
 

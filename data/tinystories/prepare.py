@@ -1,5 +1,5 @@
 """
-TinyStories as ASCII bytes (vocabulary 256), the paper's language-modelling data: train.bin / val.bin / meta.pkl.
+TinyStories as ASCII bytes (vocabulary 256), the paper's language-modelling data: train.bin / val.bin / meta.json.
 
     python data/tinystories/prepare.py                       # downloads TinyStories-{train,valid}.txt (needs internet)
     python data/tinystories/prepare.py --source=stories.txt  # a local copy: the last 1% becomes validation
@@ -10,13 +10,15 @@ Idempotent: an output made from the same source files (names and sizes) is left 
 """
 import argparse
 import os
-import pickle
 import sys
 import urllib.request
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
+from data.meta import read_meta, write_meta  # noqa: E402
+
 URL = 'https://huggingface.co/datasets/roneneldan/TinyStories/resolve/main/'
 FILES = {'train': 'TinyStories-train.txt', 'val': 'TinyStories-valid.txt'}
 CHUNK = 1 << 26  # bytes of text per write: keeps memory flat on the 2 GB training file
@@ -87,14 +89,14 @@ def main():
     for s in sources:
         if not os.path.isfile(s):
             sys.exit(f"error: --source: no file {s}")
-    fingerprint = [(os.path.basename(s), os.path.getsize(s)) for s in sources]
-    meta_path = os.path.join(args.out_dir, 'meta.pkl')
-    if os.path.isfile(meta_path):
-        with open(meta_path, 'rb') as f:
-            old = pickle.load(f)
-        if old.get('source') == fingerprint:
-            print(f"{args.out_dir}: already prepared from {fingerprint}, nothing to do")
-            return
+    fingerprint = [[os.path.basename(s), os.path.getsize(s)] for s in sources]  # lists: as JSON reads them back
+    try:
+        old = read_meta(args.out_dir)  # meta.json, or an older folder's meta.pkl (read as plain data only)
+    except ValueError:
+        old = {}
+    if [list(f) for f in old.get('source') or []] == fingerprint:
+        print(f"{args.out_dir}: already prepared from {fingerprint}, nothing to do")
+        return
     os.makedirs(args.out_dir, exist_ok=True)
     if len(sources) == 2:
         n_train = write_bin(ascii_lines(sources[0]), os.path.join(args.out_dir, 'train.bin'), fingerprint[0][1])
@@ -109,9 +111,7 @@ def main():
         n_val = write_bin(lines, os.path.join(args.out_dir, 'val.bin'), fingerprint[0][1])
     if n_train < 2 or n_val < 2:
         sys.exit(f"error: the source is too small ({n_train} train, {n_val} val tokens)")
-    with open(meta_path + '.tmp', 'wb') as f:
-        pickle.dump({'vocab_size': 256, 'tokenizer': 'bytes', 'source': fingerprint}, f)
-    os.replace(meta_path + '.tmp', meta_path)  # meta last: a half-written folder never looks prepared
+    write_meta(args.out_dir, {'vocab_size': 256, 'tokenizer': 'bytes', 'source': fingerprint})  # last: see write_meta
     print(f"{args.out_dir}: {n_train:,} train tokens, {n_val:,} val tokens, vocab 256 (ASCII bytes)")
 
 
