@@ -124,7 +124,8 @@ if init_from != 'resume':  # checked before out_dir is touched
 init_from = config['init_from'] = claim_out_dir(out_dir, init_from, overwrite)  # lock; no silent overwrite
 signals = StopSignals(out_dir, init_from == 'resume')  # from here on SIGINT/SIGTERM save the last step and exit
 # a resume keeps these, or it would not continue exactly (refused unless allow_changes=True)
-EXACT = EXACT_KEYS + ('rollout_len', 'label_every', 'start', 'bptt', 'ce_through_state', 'w_mse', 'w_ce')
+EXACT = EXACT_KEYS + ('rollout_len', 'label_every', 'start', 'bptt', 'ce_through_state', 'w_mse', 'w_ce', 'dyn_labels',
+                       'rollout', 'rollout_tol', 'max_sweeps')
 if init_from == 'resume':
     ckpt = resume_from(out_dir, {}, ('dmt',), config, ('dataset',) if dataset else (), () if eval_only else EXACT)
     load_checkpoint(f"{out_dir}/ckpt.pt", need=('rnn', 'rnn_args', 'teacher', 'teacher_args'), ckpt=ckpt)
