@@ -2,7 +2,7 @@
 Throughput of one full training step (forward, backward, gradient clipping, AdamW) of the same RNN trained three ways:
   (a) smt-ref    SMT with the reference labels: one transition per window from two bidirectional encoder passes
   (b) smt-many   SMT with many labels per window: L transitions from one pass of the causal encoder
-  (c) bptt       BPTT: the readout's cross-entropy along rnn.run over the whole sequence, backprop through time
+  (c) bptt       BPTT: the readout's cross-entropy along rnn.run_logits over the whole sequence, backprop through time
 for context lengths Tc (SMT) = sequence lengths T (BPTT) in `lengths`. It prints the seconds of the first step
 (compilation happens there), ms per step, tokens/s (window or sequence tokens), transitions/s (labelled transitions
 for SMT, RNN steps for BPTT), MFU where the device's peak is known (the trainers' FLOPs formulas) and the ratios of
@@ -15,7 +15,7 @@ table of the kernels that take the step's time.
     python bench.py --lengths=1024 --backbone=transformer --iters=3
     python bench.py --sizes=reference --modes=smt-many --decoded_labels=16 --compile=regional --profile=True
 
-(c) calls rnn.run, so a backbone's fast whole-sequence path (cuDNN, a parallel scan) is what gets timed.
+(c) calls rnn.run_logits, so a backbone's fast whole-sequence path (cuDNN, a parallel scan) is what gets timed.
 """
 import sys
 import time
@@ -170,7 +170,7 @@ def bptt_step_fn(T, B):
 
     def step():
         with ctx:
-            logits = rnn.logits(rnn.run(rnn.initial_memory(B), x[:, :-1]))  # memory after x_<=t predicts x_{t+1}
+            logits = rnn.run_logits(rnn.initial_memory(B), x[:, :-1])[0]  # memory after x_<=t predicts x_{t+1}
         loss = F.cross_entropy(logits.float().flatten(0, 1), x[:, 1:].flatten())
         loss.backward()
         clip_grads(rnn.parameters(), grad_clip)

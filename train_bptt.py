@@ -10,9 +10,10 @@ The gradient of every position's loss flows back through all the steps before it
 (truncated BPTT) each batch row instead reads consecutive windows of its own lane of the stream and starts each window
 from the memory the last one ended in, detached: the RNN sees pasts longer than one window, the gradient stops at the
 boundary, and a lane restarts from m0 now and then (reset_prob) so that m0 stays trained. The unroll uses the
-backbone's fastest whole-sequence path (cuDNN for gru/lstm, a parallel scan for mingru, the step loop otherwise), so
-the baseline is as strong as BPTT can be. Same data, configs, logging and checkpoint format as train_smt.py:
-sample.py and eval.py read both trainers' checkpoints alike.
+backbone's fastest whole-sequence path (cuDNN for gru/lstm, a parallel scan for mingru, the step loop otherwise) and
+computes only what the readout reads (RNN.run_logits: with the linear head a cell's h, and the last memory to
+carry), so the baseline is as strong as BPTT can be. Same data, configs, logging and checkpoint format as
+train_smt.py: sample.py and eval.py read both trainers' checkpoints alike.
 
     python train_bptt.py config/shakespeare_bptt.py                   # CPU, Shakespeare bytes
     python train_bptt.py config/shakespeare_bptt.py --backbone=gru
@@ -143,9 +144,8 @@ class BPTTObjective(nn.Module):
 
     def forward(self, x, y, m_carried, fresh):
         m = torch.where(fresh[:, None, None], self.rnn.initial_memory(x.size(0)), m_carried.detach())
-        ms = self.rnn.run(m, x)  # (B, T, K, d): the memory after each input
-        logits = self.rnn.logits(ms)
-        return F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-1), ms[:, -1].detach()
+        logits, m_last = self.rnn.run_logits(m, x)  # after each input; only what the readout reads at every step
+        return F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-1), m_last.detach()
 
 
 # Stateful lanes: row r of micro-batch i reads the stream from lane_pos[i, r] on; lane_mem holds the memory it carried

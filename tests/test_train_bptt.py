@@ -55,15 +55,21 @@ def test_bptt_two_processes_equal_one(tiny_data, tmp_path):
         torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=1e-4, msg=k)
 
 
-def test_stateful_window_starts_from_the_carried_memory():
-    """Stateful BPTT: the second window starts from the memory the first ended in (detached). Its loss equals a
-    hand-unrolled step loop from that memory, differs from a fresh start, and no gradient crosses the boundary."""
-    _, rnn = tiny_models(backbone='gru')
+@pytest.mark.parametrize('backbone, readout', [('gru', 'decoder'), ('lstm', 'linear')])  # lstm: cuDNN's (h, c)
+def test_stateful_window_starts_from_the_carried_memory(backbone, readout):
+    """Stateful BPTT: the second window starts from the memory the first ended in (detached), which is the step
+    loop's memory after the first window. Its loss equals a hand-unrolled step loop from that memory, differs from a
+    fresh start, and no gradient crosses the boundary."""
+    _, rnn = tiny_models(backbone=backbone, readout=readout)
     objective = BPTTObjective(rnn)
     torch.manual_seed(0)
     x, y = torch.randint(0, 16, (3, 10)), torch.randint(0, 16, (3, 10))
     no_mem, fresh = torch.zeros(3, 3, 16), torch.ones(3, dtype=torch.bool)
     _, m_carried = objective(x[:, :5], y[:, :5], no_mem, fresh)
+    m = rnn.initial_memory(3)
+    for t in range(5):
+        m = rnn.step(m, x[:, t])
+    torch.testing.assert_close(m_carried, m)
     loss, _ = objective(x[:, 5:], y[:, 5:], m_carried, ~fresh)
     m, logits = m_carried, []
     for t in range(5, 10):  # the reference: rnn.step from the carried memory
