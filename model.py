@@ -273,6 +273,9 @@ class LSTMUpdater(StackedCells):
         self.cells = nn.ModuleList(nn.LSTM(cfg.d_model if l == 0 else H, H, batch_first=True)
                                    for l in range(cfg.n_rnn_layer))
         self.weights = cell_weights(self.cells)  # what the step reads (see GRUUpdater)
+        with torch.no_grad():  # forget-gate bias 1 (Gers et al. 2000; Jozefowicz et al. 2015): c keeps its past
+            for _, _, b_ih, b_hh in self.weights:  # from the start, where a bias near 0 halves it at every step
+                b_ih[H:2 * H], b_hh[H:2 * H] = 1.0, 0.0  # PyTorch's gate order i, f, g, o; the two biases add
 
     def gates(self, l, inp, h):
         w_ih, w_hh, b_ih, b_hh = self.weights[l]

@@ -85,6 +85,16 @@ def test_run_logits_equals_the_step_loop(backbone, readout):
         torch.testing.assert_close(grads[0][n], grads[1][n], atol=1e-6, rtol=1e-4, msg=n)
 
 
+def test_lstm_forget_gate_bias_starts_at_one():
+    """Every LSTM layer's forget gate starts at bias 1 (b_ih + b_hh, as PyTorch adds them), the other gates at
+    nn.LSTM's own init: c keeps its past from the first step."""
+    _, rnn = models('lstm')
+    for cell in rnn.updater.cells:
+        H, b = cell.hidden_size, cell.bias_ih_l0 + cell.bias_hh_l0
+        assert torch.equal(b[H:2 * H], torch.ones(H))
+        assert (b[:H] != 1).all() and (b[2 * H:] != 1).all()
+
+
 @pytest.mark.parametrize('backbone', list(BACKBONES))
 def test_states_stay_in_the_state_space(backbone):
     teacher, rnn = models(backbone)
