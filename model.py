@@ -188,6 +188,20 @@ def cell_width(cfg, n_states=1):
     return Z // parts
 
 
+def cell_memory_tokens(backbone, hidden, n_rnn_layer, d_model):
+    """n_mem of a recurrent cell sized as users size one: n_rnn_layer layers of `hidden` numbers per state (h; for
+    the LSTM h and c). The memory keeps its (B, K, d) storage, those numbers as K tokens of d_model, the input
+    embedding's width: the cells read the memory as one flat vector, so how it is cut into tokens never matters."""
+    if backbone not in CELLS:
+        raise ValueError(f"sizes a recurrent cell ({', '.join(CELLS)}), not backbone '{backbone}'; size its memory "
+                         f"with n_mem and d_model (hidden=0)")
+    Z = BACKBONES[backbone].n_states * n_rnn_layer * hidden
+    if Z % d_model:
+        raise ValueError(f"{backbone}'s {Z} state numbers do not fill whole memory tokens of d_model={d_model}; use a "
+                         f"d_model that divides {Z}")
+    return Z // d_model
+
+
 def cell_weights(cells):
     """Each single-layer nn.GRU / nn.LSTM's (w_ih, w_hh, b_ih, b_hh): the Parameter objects themselves, not copies."""
     return [(c.weight_ih_l0, c.weight_hh_l0, c.bias_ih_l0, c.bias_hh_l0) for c in cells]
@@ -349,6 +363,7 @@ def linear_scan(log_a, b, h0, chunk=16):
 
 BACKBONES = {'transformer': TransformerUpdater, 'mlp': MLPUpdater, 'gru': GRUUpdater, 'lstm': LSTMUpdater,
              'mingru': MinGRUUpdater}
+CELLS = ('gru', 'lstm', 'mingru')  # the recurrent cells: the memory is their states, sizable by `hidden`
 CUDNN_BACKBONES = ('gru', 'lstm')  # their fast path is cuDNN, which torch.compile must not see
 
 

@@ -32,10 +32,10 @@ from checkpoint import check_finite, check_resume_iters, claim_out_dir, resume_f
 from common import (COMPILE_FLAGS, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads,
                     compile_mode, device_name, lr_at, make_optimizer, micro_steps, peak_flops, rates, raw_module,
                     set_lr, setup_system, time_is_up, wrap_model)
-from configurator import at_least, between, device_rule, dtype_rule, one_of, satisfies
+from configurator import at_least, between, device_rule, dtype_rule, one_of, raises_no_error, satisfies
 from data import data_meta, eval_sequences, load_data, need_tokens, step_generator
 from metrics import format_rnn_report, rnn_report
-from model import BACKBONES, RNN, RNNConfig
+from model import BACKBONES, RNN, RNNConfig, cell_memory_tokens
 
 # -----------------------------------------------------------------------------
 # defaults: the RNN of the paper's reference LM run (docs/method.md); config/shakespeare_bptt.py is CPU-sized
@@ -60,10 +60,12 @@ reset_prob = 0.05  # stateful: chance per window that a lane jumps to a random o
 # model (the same RNN as train_smt.py's; there is no teacher)
 backbone = 'transformer'
 n_mem = 16
-d_model = 256
-n_head = 8
+d_model = 256  # the width of a memory token and of the input embedding
+n_head = 8  # the Transformer's (updater or decoder readout); the cells with a linear readout have none
 n_dec_layer = 4
 n_rnn_layer = 8
+hidden = 0  # the recurrent cells (gru, lstm, mingru) sized as users size them: each layer's state width (the LSTM
+# has h and c of that width); it sets n_mem (the memory stores the states as tokens of d_model). 0: n_mem and d_model
 readout = 'decoder'  # 'decoder': the teacher decoder's shape, as SMT's RNN has; 'linear': the classic RNN head
 # optimizer
 learning_rate = 3e-4
@@ -94,10 +96,13 @@ RULES = {  # every key, checked before any work: 'error: key=value: what is wron
     'batch_size': at_least(1), 'gradient_accumulation_steps': at_least(1), 'block_size': at_least(1),
     'stateful': one_of(True, False), 'reset_prob': between(0.0, 1.0),
     'backbone': one_of(*BACKBONES), 'n_mem': at_least(1), 'n_head': at_least(1),
-    'd_model': [at_least(2), satisfies(lambda v, c: v % c['n_head'] == 0 and v // c['n_head'] % 2 == 0,
+    'd_model': [at_least(2), satisfies(lambda v, c: v % c['n_head'] == 0 and v // c['n_head'] % 2 == 0 or (
+                                           c['backbone'] != 'transformer' and c['readout'] == 'linear'),  # no heads
                                        "must split into n_head={n_head} heads of an even width (RoPE rotates pairs)",
                                        "use a multiple of 2 * n_head")],
     'n_dec_layer': at_least(1), 'n_rnn_layer': at_least(1), 'readout': one_of('decoder', 'linear'),
+    'hidden': [at_least(0), raises_no_error(lambda v, c: v and cell_memory_tokens(c['backbone'], v, c['n_rnn_layer'],
+                                                                                   c['d_model']))],
     'learning_rate': at_least(0.0),
     'max_iters': [at_least(0), satisfies(lambda v, c: v > 0 or c['eval_only'], "nothing to train",
                                          "use max_iters >= 1, or --eval_only=True to evaluate")],
@@ -108,9 +113,12 @@ RULES = {  # every key, checked before any work: 'error: key=value: what is wron
     'device': device_rule, 'dtype': dtype_rule, 'compile': one_of(*COMPILE_FLAGS),
 }
 configurator.check(config, RULES)
+if hidden:
+    n_mem = config['n_mem'] = cell_memory_tokens(backbone, hidden, n_rnn_layer, d_model)
 # a resume must match these (the first that differs is named; stateful: a stream's lanes are not carried over from a
 # run that had none)
-ARCH_KEYS = ('backbone', 'n_mem', 'd_model', 'n_head', 'n_dec_layer', 'n_rnn_layer', 'readout', 'dataset', 'stateful')
+ARCH_KEYS = ('backbone', 'hidden', 'n_mem', 'd_model', 'n_head', 'n_dec_layer', 'n_rnn_layer', 'readout', 'dataset',
+             'stateful')
 init_from = config['init_from'] = claim_out_dir(out_dir, init_from, overwrite)  # lock; no silent overwrite
 
 sys_ = setup_system(device, dtype, seed)
@@ -236,8 +244,9 @@ def checkpoint(val):
 # -----------------------------------------------------------------------------
 # training loop
 if master:
+    size = f"{n_rnn_layer} layer{'s' * (n_rnn_layer > 1)} of {hidden}, " if hidden else ''
     print(f"BPTT on {dataset} ({data.describe()}) | {device_name(dev)} x {sys_['world_size']} | RNN "
-          f"{rnn.num_params() / 1e6:.2f}M params ({backbone}, memory {n_mem}x{d_model}) | global batch "
+          f"{rnn.num_params() / 1e6:.2f}M params ({backbone}, {size}memory {n_mem}x{d_model}) | global batch "
           f"{batch_size * gradient_accumulation_steps} sequences of {block_size}")
     print(f"baselines on the validation sequences: unigram {unigram_bits:.3f}, bigram {bigram_bits:.3f} bits/token")
 logger = Logger(wandb_log, wandb_project, wandb_run_name, config, master)

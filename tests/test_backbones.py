@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from conftest import tiny_models
 from encoder import SMTObjective
-from model import BACKBONES, RNN, RNNConfig, linear_scan, to_state
+from model import BACKBONES, RNN, RNNConfig, cell_memory_tokens, linear_scan, to_state
 
 
 def models(backbone, n_rnn_layer=2, readout='decoder'):
@@ -93,6 +93,22 @@ def test_lstm_forget_gate_bias_starts_at_one():
         H, b = cell.hidden_size, cell.bias_ih_l0 + cell.bias_hh_l0
         assert torch.equal(b[H:2 * H], torch.ones(H))
         assert (b[:H] != 1).all() and (b[2 * H:] != 1).all()
+
+
+def test_hidden_sizes_a_cell_as_users_do():
+    """One layer of 512: the LSTM's h and c (1024 numbers) are the memory, 16 tokens of a 64-wide embedding; a GRU
+    holds its h alone; each layer's cell is 512 wide. A backbone that is no cell, or a d_model that does not divide
+    the states into whole tokens, is refused with the fix."""
+    assert cell_memory_tokens('lstm', 512, 1, 64) == 16 and cell_memory_tokens('gru', 512, 2, 64) == 16
+    for backbone, cell in (('lstm', torch.nn.LSTM), ('gru', torch.nn.GRU)):
+        rnn = RNN(RNNConfig(backbone=backbone, d_model=64, n_mem=cell_memory_tokens(backbone, 512, 1, 64),
+                            n_rnn_layer=1, readout='linear'))
+        assert [(type(c), c.input_size, c.hidden_size) for c in rnn.updater.cells] == [(cell, 64, 512)]
+        assert rnn.readout.in_features == 512
+    with pytest.raises(ValueError, match='sizes a recurrent cell'):
+        cell_memory_tokens('transformer', 512, 1, 64)
+    with pytest.raises(ValueError, match='use a d_model that divides 1000'):
+        cell_memory_tokens('lstm', 500, 1, 64)
 
 
 @pytest.mark.parametrize('backbone', list(BACKBONES))
