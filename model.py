@@ -379,7 +379,9 @@ class RNN(nn.Module):
         if cfg.readout not in ('decoder', 'linear'):
             raise ValueError(f"unknown readout '{cfg.readout}'; valid: decoder, linear")
         # 'linear' is the classic RNN head (BPTT baselines only: SMT's readout is the teacher's decoder): logits from
-        # the state the cell outputs, RMS-normed (the LSTM's h half of the memory; all of it for the other backbones)
+        # the state the cell outputs (the LSTM's h half of the memory; all of it for the other backbones), read as it
+        # is, as a plain LSTM language model reads h: the cells' h is bounded in (-1, 1) by construction and the
+        # Transformer's and MLP's states are RMS-normed per token already, so a norm would only add work.
         self.readout = Decoder(cfg) if cfg.readout == 'decoder' else nn.Linear(self.output_size(), cfg.vocab_size)
         init_weights(self)
         # the learned initial memory, raw (before to_state). SMT copies the teacher's memory of the empty past in;
@@ -412,7 +414,7 @@ class RNN(nn.Module):
         it, its last c is cuDNN's (equal to the step loop, tests/test_backbones.py)."""
         if self.cfg.readout == 'linear' and hasattr(self.updater, 'run_h'):
             hs, m_last = self.updater.run_h(m, self.wte(xs))
-            return self.readout(F.rms_norm(hs, (hs.size(-1),))), m_last
+            return self.readout(hs), m_last
         ms = self.run(m, xs)
         return self.logits(ms), ms[:, -1]
 
@@ -458,8 +460,7 @@ class RNN(nn.Module):
     def logits(self, m):
         """m: (..., K, d) -> next-token logits (..., V), from the readout's output at the last memory token."""
         if self.cfg.readout == 'linear':
-            h = m.flatten(-2)[..., :self.output_size()]
-            return self.readout(F.rms_norm(h, (h.size(-1),)))
+            return self.readout(m.flatten(-2)[..., :self.output_size()])
         lead = m.shape[:-2]
         return self.readout(m.reshape(-1, *m.shape[-2:]))[:, 0].view(*lead, -1)
 

@@ -97,3 +97,14 @@ def test_stateful_bptt_resumes_exactly(tiny_data, tmp_path):
     ck_b = torch.load(tmp_path / 'cut' / 'ckpt.pt', weights_only=True)
     assert all(torch.equal(ck_a['rnn'][k], ck_b['rnn'][k]) for k in ck_a['rnn'])
     assert torch.equal(ck_a['lanes']['pos'], ck_b['lanes']['pos']) and ck_a['lanes']['mem'].abs().sum() > 0
+
+
+def test_a_linear_readout_from_before_the_classic_head_is_refused(bptt_ckpt, tmp_path):
+    """A linear readout used to read the RMS-normed state: its checkpoint (no `hidden` key in its config) would be
+    misread by the classic head, so eval.py and sample.py refuse it in one line."""
+    ck = torch.load(bptt_ckpt[0] / 'ckpt.pt', weights_only=True)
+    ck['rnn_args']['readout'] = 'linear'
+    del ck['config']['hidden']
+    torch.save(ck, tmp_path / 'ckpt.pt')
+    for args in (['eval.py', f'--ckpt={tmp_path}/ckpt.pt'], ['sample.py', f'--out_dir={tmp_path}']):
+        assert 'linear readout trained on the RMS-normed state' in user_error(args + ['--device=cpu'])
