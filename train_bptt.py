@@ -17,6 +17,7 @@ train_smt.py: sample.py and eval.py read both trainers' checkpoints alike.
 
     python train_bptt.py config/shakespeare_bptt.py                   # CPU, Shakespeare bytes
     python train_bptt.py config/shakespeare_bptt.py --backbone=gru
+    python train_bptt.py config/shakespeare_lstm.py                   # a classic LSTM(512); shakespeare_gru.py
     torchrun --standalone --nproc_per_node=8 train_bptt.py config/shakespeare_bptt.py
 """
 import os

@@ -84,10 +84,13 @@ def test_stateful_window_starts_from_the_carried_memory(backbone, readout):
     assert rnn.m0.grad is None or rnn.m0.grad.abs().sum() == 0  # the carried rows never read m0
 
 
-def test_stateful_bptt_resumes_exactly(tiny_data, tmp_path):
+# the mingru with the decoder readout; the classic LSTM (config/shakespeare_lstm.py's shape), which reads only h at
+# every step and carries cuDNN's last (h, c)
+@pytest.mark.parametrize('model', [['--backbone=mingru'], ['--backbone=lstm', '--hidden=16', '--readout=linear']])
+def test_stateful_bptt_resumes_exactly(tiny_data, tmp_path, model):
     """The lanes (positions and carried memories) and the time budget's clock are in the checkpoint."""
-    common = [f'--dataset={tiny_data}', '--eval_interval=3', '--backbone=mingru', '--stateful=True', '--lr_decay=constant',
-              '--reset_prob=0.2'] + TINY_BPTT
+    common = [f'--dataset={tiny_data}', '--eval_interval=3', '--stateful=True', '--lr_decay=constant',
+              '--reset_prob=0.2'] + TINY_BPTT + model
     full = run(['train_bptt.py', f'--out_dir={tmp_path / "full"}', '--max_iters=6'] + common)
     run(['train_bptt.py', f'--out_dir={tmp_path / "cut"}', '--max_iters=3'] + common)
     resumed = run(['train_bptt.py', f'--out_dir={tmp_path / "cut"}', '--max_iters=6', '--init_from=resume'] + common)
@@ -108,3 +111,16 @@ def test_a_linear_readout_from_before_the_classic_head_is_refused(bptt_ckpt, tmp
     torch.save(ck, tmp_path / 'ckpt.pt')
     for args in (['eval.py', f'--ckpt={tmp_path}/ckpt.pt'], ['sample.py', f'--out_dir={tmp_path}']):
         assert 'linear readout trained on the RMS-normed state' in user_error(args + ['--device=cpu'])
+
+
+@pytest.mark.parametrize('cell', ['lstm', 'gru'])
+def test_the_classic_configs_run(cell, tiny_data, tmp_path):
+    """config/shakespeare_lstm.py and config/shakespeare_gru.py (which takes the LSTM's settings) as they are, at
+    tiny sizes: one layer of `hidden`, the linear head, stateful windows."""
+    p = run(['train_bptt.py', f'config/shakespeare_{cell}.py', f'--dataset={tiny_data}', f'--out_dir={tmp_path}',
+             '--hidden=16', '--d_model=8', '--batch_size=2', '--block_size=8', '--max_iters=2', '--eval_interval=2',
+             '--eval_seqs=2', '--eval_seq_len=16', '--device=cpu'])
+    tokens = {'lstm': 4, 'gru': 2}[cell]  # h (and c) of 16 numbers as tokens of 8
+    assert f'({cell}, 1 layer of 16, memory {tokens}x8)' in p.stdout, p.stdout
+    ck = torch.load(tmp_path / 'ckpt.pt', weights_only=True)
+    assert ck['config']['stateful'] and ck['rnn_args']['readout'] == 'linear' and ck['rnn_args']['backbone'] == cell
