@@ -2,11 +2,16 @@
 Throughput of one full training step (forward, backward, gradient clipping, AdamW) of the same RNN trained three ways:
   (a) smt-ref    SMT with the reference labels: one transition per window from two bidirectional encoder passes
   (b) smt-many   SMT with many labels per window: L transitions from one pass of the causal encoder
-  (c) bptt       BPTT: the readout's cross-entropy along rnn.run over the whole sequence, backprop through time
+  (c) bptt       BPTT: the readout's cross-entropy along rnn.run_logits over the whole sequence, backprop through time
 for context lengths Tc (SMT) = sequence lengths T (BPTT) in `lengths`. It prints the seconds of the first step
 (compilation happens there), ms per step, tokens/s (window or sequence tokens), transitions/s (labelled transitions
 for SMT, RNN steps for BPTT), MFU where the device's peak is known (the trainers' FLOPs formulas) and the ratios of
 (b) to (a) and to (c). Data are random tokens with a full past; the numbers are throughput only, not learning.
+  classic        (not in the default modes) BPTT steps of the project's classic cells at the sizes of
+                 config/shakespeare_lstm.py and config/shakespeare_gru.py (one layer of `classic_hidden`, embedding
+                 `classic_embd`, the linear head, `classic_batch` sequences of T), each beside a plain PyTorch
+                 language model of the same sizes (nn.Embedding -> nn.LSTM / nn.GRU -> nn.Linear, the same optimizer),
+                 and the ratio of their step times: what the project's machinery costs over the plain model.
 profile=True adds, for (b): the FLOPs formula against torch's FlopCounterMode for one step, and the profiler's
 table of the kernels that take the step's time.
 
@@ -14,13 +19,15 @@ table of the kernels that take the step's time.
     python bench.py --sizes=reference                        # docs/method.md sizes (a GPU: compile, bf16)
     python bench.py --lengths=1024 --backbone=transformer --iters=3
     python bench.py --sizes=reference --modes=smt-many --decoded_labels=16 --compile=regional --profile=True
+    python bench.py --modes=classic --lengths=256 --iters=10             # the classic cells beside nn.LSTM / nn.GRU
 
-(c) calls rnn.run, so a backbone's fast whole-sequence path (cuDNN, a parallel scan) is what gets timed.
+(c) calls rnn.run_logits, so a backbone's fast whole-sequence path (cuDNN, a parallel scan) is what gets timed.
 """
 import sys
 import time
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -28,7 +35,7 @@ import configurator
 from common import (COMPILE_FLAGS, clip_grads, compile_mode, device_name, make_optimizer, peak_flops, setup_system,
                     wrap_model)
 from encoder import SMTObjective, Teacher, TeacherConfig, smt_flops_per_window, uniformity_indices
-from model import RNN, RNNConfig
+from model import RNN, RNNConfig, cell_memory_tokens
 
 # -----------------------------------------------------------------------------
 backbone = 'transformer'
@@ -44,6 +51,10 @@ ref_windows = 0
 ref_tokens = 0
 label_batch = 0
 bptt_tokens = 0
+# classic: the sizes of config/shakespeare_lstm.py and config/shakespeare_gru.py (tests/test_bench.py holds them equal)
+classic_hidden = 512  # one layer of this width
+classic_embd = 64  # the byte embedding's width (d_model)
+classic_batch = 32  # sequences of T per step
 # optimizer: the trainers' defaults, so a timed step is a training step
 learning_rate = 3e-4
 weight_decay = 0.01
@@ -51,7 +62,7 @@ beta1 = 0.9
 beta2 = 0.95
 grad_clip = 1.0  # separately for the RNN's and the teacher's parameters, as train_smt.py does; 0 disables
 warmup = 2  # untimed steps (compilation happens here)
-iters = 3  # timed steps
+iters = 3  # timed steps (the median is printed)
 device = 'auto'
 dtype = 'auto'  # bfloat16 autocast on CUDA, float32 on CPU
 compile = 'auto'  # as train_smt.py: 'auto' (regional, on CUDA only), 'True' (whole), 'False', 'regional'; (c) compiles
@@ -77,10 +88,15 @@ try:
 except ValueError:
     configurator.fail(f"lengths must be comma-separated integers, got {lengths!r}")
 mode_list = modes.split(',')
-if not set(mode_list) <= {'smt-ref', 'smt-many', 'bptt'} or not mode_list:
-    configurator.fail(f"modes must be a comma-separated subset of smt-ref,smt-many,bptt, got {modes!r}")
-if min(Ts) < 1 or labels_per_window < 1 or warmup < 0 or iters < 1:
-    configurator.fail("lengths, labels_per_window and iters must be >= 1, warmup >= 0")
+if not set(mode_list) <= {'smt-ref', 'smt-many', 'bptt', 'classic'} or not mode_list:
+    configurator.fail(f"modes must be a comma-separated subset of smt-ref,smt-many,bptt,classic, got {modes!r}")
+if min(Ts) < 1 or labels_per_window < 1 or warmup < 0 or iters < 1 or min(classic_hidden, classic_batch) < 1:
+    configurator.fail("lengths, labels_per_window, iters, classic_hidden and classic_batch must be >= 1, warmup >= 0")
+try:
+    CLASSIC_MEM = {cell: cell_memory_tokens(cell, classic_hidden, 1, classic_embd) for cell in ('lstm', 'gru')
+                   if 'classic' in mode_list}
+except ValueError as e:  # the embedding does not cut the states into whole memory tokens
+    configurator.fail(f"classic_embd={classic_embd}: {e}")
 
 sys_ = setup_system(device, dtype, seed)
 dev, ctx = sys_['device'], sys_['ctx']
@@ -96,24 +112,24 @@ def sync():
         torch.cuda.synchronize()
 
 
-def time_steps(step):
-    """(seconds of the first call, which compiles; seconds per call after the warmup calls, averaged over iters)."""
-    t0 = time.perf_counter()
-    for i in range(max(1, warmup)):
-        step()
-        sync()
-        if i == 0:
-            first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(iters):
-        step()
-    sync()
-    return first, (time.perf_counter() - t0) / iters
+def time_steps(*steps):
+    """For each step: (seconds of its first call, which compiles; the median seconds of a call over iters calls after
+    the warmup calls). Several steps take turns, one call of each a round, so that a machine whose speed drifts
+    (other jobs) slows them alike and their ratio holds."""
+    first, times = [], [[] for _ in steps]
+    for i in range(max(1, warmup) + iters):
+        for step, spent in zip(steps, times):
+            t0 = time.perf_counter()
+            step()
+            sync()
+            spent.append(time.perf_counter() - t0)
+    return [(spent[0], sorted(spent[-iters:])[iters // 2]) for spent in times]
 
 
-def make_rnn(max_pos):
-    cfg = RNNConfig(vocab_size=V, backbone=backbone, max_pos=max_pos,
-                    **{k: v for k, v in preset['model'].items() if k != 'n_enc_layer'})
+def make_rnn(max_pos, **sizes):
+    """The RNN of the size preset, the keys in `sizes` replaced (the classic rows' own)."""
+    cfg = RNNConfig(**{'vocab_size': V, 'backbone': backbone, 'max_pos': max_pos, **{
+        k: v for k, v in preset['model'].items() if k != 'n_enc_layer'}, **sizes})
     try:
         return RNN(cfg).to(dev)
     except ValueError as e:  # an unknown backbone
@@ -158,25 +174,54 @@ def smt_step_fn(T, encoder_type, L, B, n_dec=0, n_dyn=0):
     return step, flops, once
 
 
-def bptt_step_fn(T, B):
-    """One BPTT step: from the RNN's initial memory, rnn.run over T inputs, readout CE at every step, backward
-    through all T steps, clipping, AdamW. Only a Transformer updater is compiled (per step; a T-step unrolled graph
-    would not compile), so cuDNN and scan paths of other backbones stay outside compiled regions."""
-    rnn = make_rnn(K + Tf)
-    if compile_as:
-        rnn.compile_parts()
-    optimizer = make_optimizer(rnn.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
+def lm_step(model, logits_of, T, B):
+    """One BPTT training step of a language model, as train_bptt.py takes it: logits_of(inputs (B, T)) predicts the
+    next token at every position, cross-entropy, backward through all T steps, clipping, AdamW."""
+    optimizer = make_optimizer(model.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
     x = torch.randint(V, (B, T + 1), generator=torch.Generator().manual_seed(seed)).to(dev)
 
     def step():
         with ctx:
-            logits = rnn.logits(rnn.run(rnn.initial_memory(B), x[:, :-1]))  # memory after x_<=t predicts x_{t+1}
+            logits = logits_of(x[:, :-1])
         loss = F.cross_entropy(logits.float().flatten(0, 1), x[:, 1:].flatten())
         loss.backward()
-        clip_grads(rnn.parameters(), grad_clip)
+        clip_grads(model.parameters(), grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+    return step
+
+
+def bptt_step_fn(T, B, rnn=None):
+    """One BPTT step of rnn (default: the size preset's): from its initial memory, rnn.run_logits over T inputs (the
+    memory after x_<=t predicts x_{t+1}), readout CE at every step, backward through all T steps, clipping, AdamW.
+    Only a Transformer updater is compiled (per step; a T-step unrolled graph would not compile), so cuDNN and scan
+    paths of other backbones stay outside compiled regions."""
+    rnn = rnn or make_rnn(K + Tf)
+    if compile_as:
+        rnn.compile_parts()
+    step = lm_step(rnn, lambda xs: rnn.run_logits(rnn.initial_memory(B), xs)[0], T, B)
     return step, B * T * (rnn.step_flops() + rnn.readout_flops())
+
+
+class PlainLM(nn.Module):
+    """The classic rows' reference: a plain PyTorch language model, as a user writes one."""
+
+    def __init__(self, cell, embd, hidden):
+        super().__init__()
+        self.wte, self.cell = nn.Embedding(V, embd), cell(embd, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, V)
+
+    def forward(self, x):
+        return self.head(self.cell(self.wte(x))[0])
+
+
+def classic_step_fns(cell, T, B):
+    """The project's BPTT step of a one-layer `cell` ('lstm', 'gru') with the linear head at the classic sizes, and
+    the step of the plain model of the same sizes; the FLOPs of one (the same sizes, so the same formula)."""
+    rnn = make_rnn(1, backbone=cell, n_mem=CLASSIC_MEM[cell], d_model=classic_embd, n_rnn_layer=1, readout='linear')
+    step, flops = bptt_step_fn(T, B, rnn.to(dev))
+    plain = PlainLM({'lstm': nn.LSTM, 'gru': nn.GRU}[cell], classic_embd, classic_hidden).to(dev)
+    return step, lm_step(plain, plain, T, B), flops
 
 
 def ratio(r):
@@ -204,18 +249,40 @@ def profile_step(step, once, flops):
     print(prof.key_averages().table(sort_by=key, row_limit=12, max_name_column_width=60), flush=True)
 
 
+def print_row(T, mode, batch, first, dt, flops, tokens, transitions, vs=('', '')):
+    mfu = f"{flops / dt / peak * 100:.1f}%" if peak else 'n/a'
+    print(f"{T:>5} {mode:<9} {batch:>16} {first:>8.1f} {dt * 1000:>9.1f} {tokens / dt:>11,.0f} "
+          f"{transitions / dt:>11,.0f} {mfu:>6} {vs[0]:>10} {vs[1]:>8}", flush=True)
+
+
 m = preset['model']
 print(f"bench: {device_name(dev)} | torch {torch.__version__} | {sys_['dtype']} | compile {compile_as} | "
       f"backbone {backbone} | sizes '{sizes}': memory K={K} x d={m['d_model']}, {m['n_head']} heads, encoder "
       f"{m['n_enc_layer']} / decoder {m['n_dec_layer']} / updater {m['n_rnn_layer']} layers, Tf={Tf}, vocab {V} | "
       f"warmup {warmup}, {iters} timed steps | peak {f'{peak / 1e12:.0f} TFLOP/s' if peak else 'unknown (no MFU)'}",
       flush=True)
+if 'classic' in mode_list:
+    print(f"classic: lstm and gru, one layer of {classic_hidden}, embedding {classic_embd}, linear head, vocab {V}, "
+          f"{classic_batch} sequences; each beside the plain nn.LSTM / nn.GRU model, their steps taking turns",
+          flush=True)
 header = (f"{'T':>5} {'mode':<9} {'batch':>16} {'first s':>8} {'ms/step':>9} {'tokens/s':>11} {'trans/s':>11} "
           f"{'MFU':>6} {'vs smt-ref':>10}")
 print(header + f" {'vs bptt':>8}\n" + '-' * (len(header) + 9), flush=True)
 for T in Ts:
     rows = {}
     for mode in mode_list:
+        if mode == 'classic':
+            B = classic_batch
+            for cell in ('lstm', 'gru'):
+                step, plain_step, flops = classic_step_fns(cell, T, B)
+                timed = time_steps(step, plain_step)
+                del step, plain_step
+                free()
+                names = (cell, f"nn.{cell.upper()}")
+                for name, (first, dt) in zip(names, timed):
+                    print_row(T, name, f"{B} seqs", first, dt, flops, B * T, B * T)
+                print(f"{T:>5} {cell:<9} ms/step = {ratio(timed[0][1] / timed[1][1])} {names[1]}'s", flush=True)
+            continue
         if mode == 'smt-ref':
             B = max(1, min(ref_windows, ref_tokens // T))
             step, flops, _ = smt_step_fn(T, 'reference', 1, B)
@@ -231,16 +298,14 @@ for T in Ts:
             B = max(1, bptt_tokens // T)
             step, flops = bptt_step_fn(T, B)
             batch, tokens, transitions = f"{B} seqs", B * T, B * T
-        first, dt = time_steps(step)
+        [(first, dt)] = time_steps(step)
         if profile and mode == 'smt-many':
             profile_step(step, once, flops)
         del step
         free()
         rows[mode] = transitions / dt
         vs = [ratio(rows[mode] / rows[ref]) if ref in rows and ref != mode else '' for ref in ('smt-ref', 'bptt')]
-        mfu = f"{flops / dt / peak * 100:.1f}%" if peak else 'n/a'
-        print(f"{T:>5} {mode:<9} {batch:>16} {first:>8.1f} {dt * 1000:>9.1f} {tokens / dt:>11,.0f} "
-              f"{transitions / dt:>11,.0f} {mfu:>6} {vs[0]:>10} {vs[1]:>8}", flush=True)
+        print_row(T, mode, batch, first, dt, flops, tokens, transitions, vs)
     if 'bptt' in rows:  # the ratios against (c) only exist once it ran: repeat them for the SMT rows
         for mode in ('smt-ref', 'smt-many'):
             if mode in rows:

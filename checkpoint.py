@@ -144,6 +144,11 @@ def load_checkpoint(path, need=('rnn', 'rnn_args', 'config', 'iter_num'), ckpt=N
     missing = [k for k in need if not isinstance(ckpt, dict) or k not in ckpt]
     if missing:
         fail(f"{path} is not a checkpoint of this project (missing {', '.join(missing)})")
+    # A linear readout once read the RMS-normed state; the classic head reads it as it is, so the same weights would
+    # give other logits. Such checkpoints came before train_bptt.py's `hidden` key, which came with the classic head.
+    if ckpt.get('rnn_args', {}).get('readout') == 'linear' and 'hidden' not in ckpt.get('config', {}):
+        fail(f"{path} has a linear readout trained on the RMS-normed state, which this version no longer computes (the "
+             f"classic head reads the state as it is); retrain it with train_bptt.py (--overwrite=True replaces it)")
     return ckpt
 
 

@@ -10,7 +10,8 @@ constants of two or more characters (LOG2E, ROOT, ...), which are never settings
 Values are then checked by check(config, rules): one table per script, {key: rule}, each rule a function of
 (value, config) that returns None or 'what is wrong; the fix'. The first broken rule stops the script with one line
     error: <key>=<value>: <what is wrong>; <fix>
-Rules: at_least, between, one_of, int_list, device_rule, dtype_rule, satisfies (any other condition).
+Rules: at_least, between, one_of, int_list, device_rule, dtype_rule, satisfies (any other condition),
+raises_no_error (a check that raises ValueError).
 """
 import ast
 import difflib
@@ -108,6 +109,17 @@ def satisfies(ok, what, fix):
     """A rule from any condition ok(value, config) -> bool; what/fix may use {v} (the value) and the other keys."""
     def rule(v, cfg):
         return None if ok(v, cfg) else f"{what}; {fix}".format(v=v, **cfg)
+    return rule
+
+
+def raises_no_error(check):
+    """A rule from a check(value, config) that raises ValueError('what is wrong; the fix') where the value is bad (a
+    constructor's own check, so that the rule and the code that builds cannot disagree)."""
+    def rule(v, cfg):
+        try:
+            check(v, cfg)
+        except ValueError as e:
+            return str(e)
     return rule
 
 

@@ -38,9 +38,8 @@ def rnn_nll(rnn, x, y, ctx, m0=None, batch_size=16, with_correct=False, progress
         nll_b, hit_b = [], []
         for a in range(0, xb.size(1), chunk):
             with ctx:
-                ms = rnn.run(m, xb[:, a:a + chunk])
-                logits = rnn.logits(ms)  # (b, T, V)
-            m, yc = ms[:, -1], yb[:, a:a + chunk]
+                logits, m = rnn.run_logits(m, xb[:, a:a + chunk])  # (b, T, V) and the memory carried on
+            yc = yb[:, a:a + chunk]
             nll = F.cross_entropy(logits.float().flatten(0, 1), yc.flatten(), ignore_index=-1, reduction='none')
             nll_b.append(nll.view(yc.shape).cpu())
             hit_b.append((logits.argmax(-1) == yc).cpu())

@@ -5,7 +5,8 @@ The memory m is a (B, K, d) tensor: K memory tokens of width d. The RNN is
     m_{t+1} = step(m_t, x_{t+1})          logits(m_t) -> p(x_{t+1} | x_<=t)
 with one `step` used by every trainer, by evaluation and by sampling. `run` applies `step` along a sequence;
 a backbone may override it with a faster path, which must equal repeated `step` (tests/test_backbones.py).
-(About 380 lines, over the ~350 the other files keep to: the five backbones stay side by side in one file, with the
+`run_logits` reads a sequence's logits and its last memory, computing at every step only what the readout reads.
+(About 500 lines, over the ~350 the other files keep to: the five backbones stay side by side in one file, with the
 memory format they share, so that they read as variations of one thing.)
 """
 from dataclasses import dataclass
@@ -187,6 +188,20 @@ def cell_width(cfg, n_states=1):
     return Z // parts
 
 
+def cell_memory_tokens(backbone, hidden, n_rnn_layer, d_model):
+    """n_mem of a recurrent cell sized as users size one: n_rnn_layer layers of `hidden` numbers per state (h; for
+    the LSTM h and c). The memory keeps its (B, K, d) storage, those numbers as K tokens of d_model, the input
+    embedding's width: the cells read the memory as one flat vector, so how it is cut into tokens never matters."""
+    if backbone not in CELLS:
+        raise ValueError(f"sizes a recurrent cell ({', '.join(CELLS)}), not backbone '{backbone}'; size its memory "
+                         f"with n_mem and d_model (hidden=0)")
+    Z = BACKBONES[backbone].n_states * n_rnn_layer * hidden
+    if Z % d_model:
+        raise ValueError(f"{backbone}'s {Z} state numbers do not fill whole memory tokens of d_model={d_model}; use a "
+                         f"d_model that divides {Z}")
+    return Z // d_model
+
+
 def cell_weights(cells):
     """Each single-layer nn.GRU / nn.LSTM's (w_ih, w_hh, b_ih, b_hh): the Parameter objects themselves, not copies."""
     return [(c.weight_ih_l0, c.weight_hh_l0, c.bias_ih_l0, c.bias_hh_l0) for c in cells]
@@ -195,25 +210,41 @@ def cell_weights(cells):
 class StackedCells(nn.Module):
     """The recurrent cells' shared shape: n_rnn_layer layers whose states, concatenated, are the memory (every layer's
     h, then for the LSTM every layer's c); layer l > 0 reads layer l-1's new h. A subclass defines one layer's
-    cell_step(l, inp (B, in), states) and cell_run(l, inp (B, T, in), states) -> its new states, h first."""
+    cell_step(l, inp (B, in), states) and cell_run(l, inp (B, T, in), states) -> its new states, h first; cell_last
+    (the same inputs) -> its h at every step, then its last states, where a cell gets them cheaper than every state
+    at every step (the LSTM: cuDNN's c_n instead of c rebuilt at every step)."""
     regions = ('forward',)  # compile_regions: one step
     n_states = 1
 
     def layers(self, m, x_emb, cell_fn):
+        """cell_fn of every layer from the memory m, layer l reading layer l-1's h: each layer's outputs, h first."""
         L = len(self.cells)
         chunks = m.flatten(1).chunk(L * self.n_states, dim=-1)
         inp, new = x_emb, []
         for l in range(L):
-            states = cell_fn(l, inp, chunks[l::L])
-            inp = states[0]
-            new.append(states)
-        return torch.cat([s[k] for k in range(self.n_states) for s in new], dim=-1)
+            new.append(cell_fn(l, inp, chunks[l::L]))
+            inp = new[-1][0]
+        return new
+
+    def memory(self, new, first=0):
+        """The memory layout of the layers' states new[l][first:]: every layer's h, then (LSTM) every layer's c."""
+        return torch.cat([s[first + k] for k in range(self.n_states) for s in new], dim=-1)
 
     def forward(self, m, x_emb):
-        return self.layers(m, x_emb, self.cell_step).view_as(m)
+        return self.memory(self.layers(m, x_emb, self.cell_step)).view_as(m)
 
     def run(self, m, x_emb):
-        return self.layers(m, x_emb, self.cell_run).view(*x_emb.shape[:2], *m.shape[1:])
+        return self.memory(self.layers(m, x_emb, self.cell_run)).view(*x_emb.shape[:2], *m.shape[1:])
+
+    def run_h(self, m, x_emb):
+        """Every layer's h after every input, concatenated (B, T, n_rnn_layer * H): the memory's h part at every step,
+        what a linear readout reads; and the last memory (B, K, d). Nothing else is computed at every step."""
+        new = self.layers(m, x_emb, self.cell_last)
+        return torch.cat([s[0] for s in new], dim=-1), self.memory(new, first=1).view_as(m)
+
+    def cell_last(self, l, inp, states):
+        states = self.cell_run(l, inp, states)  # a cell whose every state at every step is its h: nothing to spare
+        return (states[0],) + tuple(s[:, -1] for s in states)
 
 
 class GRUUpdater(StackedCells):
@@ -243,10 +274,11 @@ class GRUUpdater(StackedCells):
 
 class LSTMUpdater(StackedCells):
     """Stacked LSTM layers; the memory holds every layer's h, then every layer's c. As for the GRU, one nn.LSTM per
-    layer holds the weights and one step is written by hand. nn.LSTM returns h at every step but c only at the last,
-    and the memory needs c at every step: `run` recomputes the gates from cuDNN's h sequence in one batched matmul and
-    gets c from its linear recurrence c_t = f_t c_{t-1} + i_t g_t with a parallel scan. Both are the same function of
-    the weights, so values and gradients equal the step loop's."""
+    layer holds the weights and one step is written by hand. nn.LSTM returns h at every step but c only at the last.
+    `run` (every state at every step) needs c at every step: it recomputes the gates from cuDNN's h sequence in one
+    batched matmul and gets c from its linear recurrence c_t = f_t c_{t-1} + i_t g_t with a parallel scan. Both are
+    the same function of the weights, so values and gradients equal the step loop's. `run_h` (what a linear readout
+    reads) needs none of that: cuDNN's h sequence and its last (h, c)."""
     n_states = 2
 
     def __init__(self, cfg):
@@ -255,6 +287,9 @@ class LSTMUpdater(StackedCells):
         self.cells = nn.ModuleList(nn.LSTM(cfg.d_model if l == 0 else H, H, batch_first=True)
                                    for l in range(cfg.n_rnn_layer))
         self.weights = cell_weights(self.cells)  # what the step reads (see GRUUpdater)
+        with torch.no_grad():  # forget-gate bias 1 (Gers et al. 2000; Jozefowicz et al. 2015): c keeps its past
+            for _, _, b_ih, b_hh in self.weights:  # from the start, where a bias near 0 halves it at every step
+                b_ih[H:2 * H], b_hh[H:2 * H] = 1.0, 0.0  # PyTorch's gate order i, f, g, o; the two biases add
 
     def gates(self, l, inp, h):
         w_ih, w_hh, b_ih, b_hh = self.weights[l]
@@ -267,12 +302,18 @@ class LSTMUpdater(StackedCells):
         c = log_f.exp() * c + i * g
         return o * torch.tanh(c), c
 
+    def cudnn(self, l, inp, states):
+        h_seq, (h_n, c_n) = self.cells[l](inp, tuple(s[None].contiguous() for s in states))
+        return h_seq, h_n[0], c_n[0]
+
     def cell_run(self, l, inp, states):
         h0, c0 = states
-        h_seq, _ = self.cells[l](inp, (h0[None].contiguous(), c0[None].contiguous()))
+        h_seq = self.cudnn(l, inp, states)[0]
         h_prev = torch.cat([h0[:, None], h_seq[:, :-1]], dim=1)  # the h each step read
         i, log_f, g, _ = self.gates(l, inp, h_prev)
         return h_seq, linear_scan(log_f, i * g, c0)
+
+    cell_last = cudnn
 
 
 class MinGRUUpdater(StackedCells):
@@ -322,6 +363,7 @@ def linear_scan(log_a, b, h0, chunk=16):
 
 BACKBONES = {'transformer': TransformerUpdater, 'mlp': MLPUpdater, 'gru': GRUUpdater, 'lstm': LSTMUpdater,
              'mingru': MinGRUUpdater}
+CELLS = ('gru', 'lstm', 'mingru')  # the recurrent cells: the memory is their states, sizable by `hidden`
 CUDNN_BACKBONES = ('gru', 'lstm')  # their fast path is cuDNN, which torch.compile must not see
 
 
@@ -337,7 +379,9 @@ class RNN(nn.Module):
         if cfg.readout not in ('decoder', 'linear'):
             raise ValueError(f"unknown readout '{cfg.readout}'; valid: decoder, linear")
         # 'linear' is the classic RNN head (BPTT baselines only: SMT's readout is the teacher's decoder): logits from
-        # the state the cell outputs, RMS-normed (the LSTM's h half of the memory; all of it for the other backbones)
+        # the state the cell outputs (the LSTM's h half of the memory; all of it for the other backbones), read as it
+        # is, as a plain LSTM language model reads h: the cells' h is bounded in (-1, 1) by construction and the
+        # Transformer's and MLP's states are RMS-normed per token already, so a norm would only add work.
         self.readout = Decoder(cfg) if cfg.readout == 'decoder' else nn.Linear(self.output_size(), cfg.vocab_size)
         init_weights(self)
         # the learned initial memory, raw (before to_state). SMT copies the teacher's memory of the empty past in;
@@ -363,6 +407,17 @@ class RNN(nn.Module):
             ms.append(m)
         return torch.stack(ms, dim=1)
 
+    def run_logits(self, m, xs):
+        """Read along xs (B, T) from m: the logits after each input (B, T, V) and the last memory (B, K, d), i.e.
+        logits(run(m, xs)) and run(m, xs)[:, -1], what BPTT and evaluation need. Where the readout reads only a
+        recurrent cell's h (readout='linear') only h is computed at every step: no LSTM c rebuilt when nothing reads
+        it, its last c is cuDNN's (equal to the step loop, tests/test_backbones.py)."""
+        if self.cfg.readout == 'linear' and hasattr(self.updater, 'run_h'):
+            hs, m_last = self.updater.run_h(m, self.wte(xs))
+            return self.readout(hs), m_last
+        ms = self.run(m, xs)
+        return self.logits(ms), ms[:, -1]
+
     @torch.no_grad()
     def rollout(self, m, xs, guess, tol=1e-4, max_sweeps=0):
         """The states run(m, xs) visits, without a graph, computed in parallel over time: fixed-point (Jacobi)
@@ -386,11 +441,13 @@ class RNN(nn.Module):
 
     def compile_parts(self):
         """torch.compile what can be compiled, in place (state_dict keys unchanged): the readout, the updater's step
-        (step loops call it T times) and a scan `run`; not cuDNN's `run`, which Dynamo refuses."""
+        (step loops call it T times) and a scan's `run` and `run_h`; not cuDNN's, which Dynamo refuses."""
         self.readout.compile()
         self.updater.compile()
-        if hasattr(self.updater, 'run') and self.cfg.backbone not in CUDNN_BACKBONES:
-            self.updater.run = torch.compile(self.updater.run)
+        if self.cfg.backbone not in CUDNN_BACKBONES:
+            for name in ('run', 'run_h'):
+                if hasattr(self.updater, name):
+                    setattr(self.updater, name, torch.compile(getattr(self.updater, name)))
 
     def step_flops(self):
         """Training FLOPs (forward + backward) of one updater step: the Transformer's from its shape, the others'
@@ -403,8 +460,7 @@ class RNN(nn.Module):
     def logits(self, m):
         """m: (..., K, d) -> next-token logits (..., V), from the readout's output at the last memory token."""
         if self.cfg.readout == 'linear':
-            h = m.flatten(-2)[..., :self.output_size()]
-            return self.readout(F.rms_norm(h, (h.size(-1),)))
+            return self.readout(m.flatten(-2)[..., :self.output_size()])
         lead = m.shape[:-2]
         return self.readout(m.reshape(-1, *m.shape[-2:]))[:, 0].view(*lead, -1)
 

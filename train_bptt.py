@@ -10,12 +10,14 @@ The gradient of every position's loss flows back through all the steps before it
 (truncated BPTT) each batch row instead reads consecutive windows of its own lane of the stream and starts each window
 from the memory the last one ended in, detached: the RNN sees pasts longer than one window, the gradient stops at the
 boundary, and a lane restarts from m0 now and then (reset_prob) so that m0 stays trained. The unroll uses the
-backbone's fastest whole-sequence path (cuDNN for gru/lstm, a parallel scan for mingru, the step loop otherwise), so
-the baseline is as strong as BPTT can be. Same data, configs, logging and checkpoint format as train_smt.py:
-sample.py and eval.py read both trainers' checkpoints alike.
+backbone's fastest whole-sequence path (cuDNN for gru/lstm, a parallel scan for mingru, the step loop otherwise) and
+computes only what the readout reads (RNN.run_logits: with the linear head a cell's h, and the last memory to
+carry), so the baseline is as strong as BPTT can be. Same data, configs, logging and checkpoint format as
+train_smt.py: sample.py and eval.py read both trainers' checkpoints alike.
 
     python train_bptt.py config/shakespeare_bptt.py                   # CPU, Shakespeare bytes
     python train_bptt.py config/shakespeare_bptt.py --backbone=gru
+    python train_bptt.py config/shakespeare_lstm.py                   # a classic LSTM(512); shakespeare_gru.py
     torchrun --standalone --nproc_per_node=8 train_bptt.py config/shakespeare_bptt.py
 """
 import os
@@ -32,10 +34,10 @@ from checkpoint import (EXACT_KEYS, StopSignals, check_finite, check_resume_iter
 from common import (COMPILE_FLAGS, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads,
                     compile_mode, device_name, lr_at, make_optimizer, micro_steps, peak_flops, rates, raw_module,
                     set_lr, setup_system, time_is_up, wrap_model)
-from configurator import at_least, between, device_rule, dtype_rule, one_of, satisfies
+from configurator import at_least, between, device_rule, dtype_rule, one_of, raises_no_error, satisfies
 from data import data_meta, eval_sequences, load_data, need_tokens, step_generator
 from metrics import format_rnn_report, rnn_report
-from model import BACKBONES, RNN, RNNConfig
+from model import BACKBONES, RNN, RNNConfig, cell_memory_tokens
 
 # -----------------------------------------------------------------------------
 # defaults: the RNN of the paper's reference LM run (docs/method.md); config/shakespeare_bptt.py is CPU-sized
@@ -61,10 +63,12 @@ reset_prob = 0.05  # stateful: chance per window that a lane jumps to a random o
 # model (the same RNN as train_smt.py's; there is no teacher)
 backbone = 'transformer'
 n_mem = 16
-d_model = 256
-n_head = 8
+d_model = 256  # the width of a memory token and of the input embedding
+n_head = 8  # the Transformer's (updater or decoder readout); the cells with a linear readout have none
 n_dec_layer = 4
 n_rnn_layer = 8
+hidden = 0  # the recurrent cells (gru, lstm, mingru) sized as users size them: each layer's state width (the LSTM
+# has h and c of that width); it sets n_mem (the memory stores the states as tokens of d_model). 0: n_mem and d_model
 readout = 'decoder'  # 'decoder': the teacher decoder's shape, as SMT's RNN has; 'linear': the classic RNN head
 # optimizer
 learning_rate = 3e-4
@@ -95,10 +99,13 @@ RULES = {  # every key, checked before any work: 'error: key=value: what is wron
     'batch_size': at_least(1), 'gradient_accumulation_steps': at_least(1), 'block_size': at_least(1),
     'stateful': one_of(True, False), 'reset_prob': between(0.0, 1.0),
     'backbone': one_of(*BACKBONES), 'n_mem': at_least(1), 'n_head': at_least(1),
-    'd_model': [at_least(2), satisfies(lambda v, c: v % c['n_head'] == 0 and v // c['n_head'] % 2 == 0,
+    'd_model': [at_least(2), satisfies(lambda v, c: v % c['n_head'] == 0 and v // c['n_head'] % 2 == 0 or (
+                                           c['backbone'] != 'transformer' and c['readout'] == 'linear'),  # no heads
                                        "must split into n_head={n_head} heads of an even width (RoPE rotates pairs)",
                                        "use a multiple of 2 * n_head")],
     'n_dec_layer': at_least(1), 'n_rnn_layer': at_least(1), 'readout': one_of('decoder', 'linear'),
+    'hidden': [at_least(0), raises_no_error(lambda v, c: v and cell_memory_tokens(c['backbone'], v, c['n_rnn_layer'],
+                                                                                   c['d_model']))],
     'learning_rate': at_least(0.0),
     'max_iters': [at_least(0), satisfies(lambda v, c: v > 0 or c['eval_only'], "nothing to train",
                                          "use max_iters >= 1, or --eval_only=True to evaluate")],
@@ -109,9 +116,12 @@ RULES = {  # every key, checked before any work: 'error: key=value: what is wron
     'device': device_rule, 'dtype': dtype_rule, 'compile': one_of(*COMPILE_FLAGS),
 }
 configurator.check(config, RULES)
+if hidden:
+    n_mem = config['n_mem'] = cell_memory_tokens(backbone, hidden, n_rnn_layer, d_model)
 # a resume must match these (the first that differs is named; stateful: a stream's lanes are not carried over from a
 # run that had none)
-ARCH_KEYS = ('backbone', 'n_mem', 'd_model', 'n_head', 'n_dec_layer', 'n_rnn_layer', 'readout', 'dataset', 'stateful')
+ARCH_KEYS = ('backbone', 'hidden', 'n_mem', 'd_model', 'n_head', 'n_dec_layer', 'n_rnn_layer', 'readout', 'dataset',
+             'stateful')
 EXACT = EXACT_KEYS + ('block_size', 'reset_prob')  # a resume keeps these too, or it would not continue exactly
 init_from = config['init_from'] = claim_out_dir(out_dir, init_from, overwrite)  # lock; no silent overwrite
 signals = StopSignals(out_dir, init_from == 'resume')  # from here on SIGINT/SIGTERM save the last step and exit
@@ -147,9 +157,8 @@ class BPTTObjective(nn.Module):
 
     def forward(self, x, y, m_carried, fresh):
         m = torch.where(fresh[:, None, None], self.rnn.initial_memory(x.size(0)), m_carried.detach())
-        ms = self.rnn.run(m, x)  # (B, T, K, d): the memory after each input
-        logits = self.rnn.logits(ms)
-        return F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-1), ms[:, -1].detach()
+        logits, m_last = self.rnn.run_logits(m, x)  # after each input; only what the readout reads at every step
+        return F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-1), m_last.detach()
 
 
 # Stateful lanes: row r of micro-batch i reads the stream from lane_pos[i, r] on; lane_mem holds the memory it carried
@@ -240,8 +249,9 @@ def checkpoint(val):
 # -----------------------------------------------------------------------------
 # training loop
 if master:
+    size = f"{n_rnn_layer} layer{'s' * (n_rnn_layer > 1)} of {hidden}, " if hidden else ''
     print(f"BPTT on {dataset} ({data.describe()}) | {device_name(dev)} x {sys_['world_size']} | RNN "
-          f"{rnn.num_params() / 1e6:.2f}M params ({backbone}, memory {n_mem}x{d_model}) | global batch "
+          f"{rnn.num_params() / 1e6:.2f}M params ({backbone}, {size}memory {n_mem}x{d_model}) | global batch "
           f"{batch_size * gradient_accumulation_steps} sequences of {block_size}")
     print(f"baselines on the validation sequences: unigram {unigram_bits:.3f}, bigram {bigram_bits:.3f} bits/token")
 logger = Logger(wandb_log, wandb_project, wandb_run_name, config, master)

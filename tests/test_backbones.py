@@ -7,15 +7,15 @@ import torch.nn.functional as F
 
 from conftest import tiny_models
 from encoder import SMTObjective
-from model import BACKBONES, RNN, RNNConfig, linear_scan, to_state
+from model import BACKBONES, RNN, RNNConfig, cell_memory_tokens, linear_scan, to_state
 
 
-def models(backbone, n_rnn_layer=2):
+def models(backbone, n_rnn_layer=2, readout='decoder'):
     """A tiny teacher and RNN; two updater layers, so stacked cells hand states from layer to layer."""
     teacher, _ = tiny_models(backbone=backbone)
     torch.manual_seed(0)
     rnn = RNN(RNNConfig(vocab_size=16, n_mem=3, d_model=16, n_head=2, backbone=backbone, n_rnn_layer=n_rnn_layer,
-                        n_dec_layer=1, max_pos=64))
+                        n_dec_layer=1, readout=readout, max_pos=64))
     return teacher, rnn
 
 
@@ -45,6 +45,70 @@ def test_fast_path_equals_repeated_step(backbone):
         grads.append({n: p.grad.clone() for n, p in rnn.named_parameters()})
     for n in grads[0]:
         torch.testing.assert_close(grads[0][n], grads[1][n], atol=1e-6, rtol=1e-4, msg=n)
+
+
+@pytest.mark.parametrize('readout', ['linear', 'decoder'])
+@pytest.mark.parametrize('backbone', list(BACKBONES))
+def test_run_logits_equals_the_step_loop(backbone, readout):
+    """run_logits, what BPTT and evaluation call (with a linear readout a cell computes only its h at every step, the
+    LSTM no c): the logits after every input and the last memory equal the step loop's, and so do the BPTT
+    gradients of every parameter through both (the last memory is what a stateful window carries on). The last
+    memory is run's last state: to the bit where both come from one computation, and for the LSTM's c (cuDNN's c_n
+    against the scan's) to rounding."""
+    _, rnn = models(backbone, readout=readout)
+    g = torch.Generator().manual_seed(3)
+    xs = torch.randint(0, 16, (3, 37), generator=g)
+    m = to_state(torch.randn(3, 3, 16, generator=g), backbone)
+    w = torch.randn(3, 3, 16, generator=g)  # a random loss on the last memory
+
+    def step_loop_logits(m0):
+        ms = step_loop(rnn, m0, xs)
+        return rnn.logits(ms), ms[:, -1]
+    with torch.no_grad():
+        (fast, last), (slow, want) = rnn.run_logits(m, xs), step_loop_logits(m)
+        torch.testing.assert_close(fast, slow, atol=2e-6, rtol=1e-5)
+        torch.testing.assert_close(last, want, atol=2e-6, rtol=1e-5)
+        run_last = rnn.run(m, xs)[:, -1]
+    if backbone == 'lstm' and readout == 'linear':
+        h = m[0].numel() // 2
+        assert torch.equal(last.flatten(1)[:, :h], run_last.flatten(1)[:, :h])
+        torch.testing.assert_close(last, run_last, atol=2e-6, rtol=1e-5)
+    else:
+        assert torch.equal(last, run_last)
+    grads = []
+    for unroll in (lambda m0: rnn.run_logits(m0, xs), step_loop_logits):
+        rnn.zero_grad()
+        logits, last = unroll(rnn.initial_memory(3))
+        (F.cross_entropy(logits.flatten(0, 1), xs.roll(-1, 1).flatten()) + (w * last).sum()).backward()
+        grads.append({n: p.grad.clone() for n, p in rnn.named_parameters()})
+    for n in grads[0]:
+        torch.testing.assert_close(grads[0][n], grads[1][n], atol=1e-6, rtol=1e-4, msg=n)
+
+
+def test_lstm_forget_gate_bias_starts_at_one():
+    """Every LSTM layer's forget gate starts at bias 1 (b_ih + b_hh, as PyTorch adds them), the other gates at
+    nn.LSTM's own init: c keeps its past from the first step."""
+    _, rnn = models('lstm')
+    for cell in rnn.updater.cells:
+        H, b = cell.hidden_size, cell.bias_ih_l0 + cell.bias_hh_l0
+        assert torch.equal(b[H:2 * H], torch.ones(H))
+        assert (b[:H] != 1).all() and (b[2 * H:] != 1).all()
+
+
+def test_hidden_sizes_a_cell_as_users_do():
+    """One layer of 512: the LSTM's h and c (1024 numbers) are the memory, 16 tokens of a 64-wide embedding; a GRU
+    holds its h alone; each layer's cell is 512 wide. A backbone that is no cell, or a d_model that does not divide
+    the states into whole tokens, is refused with the fix."""
+    assert cell_memory_tokens('lstm', 512, 1, 64) == 16 and cell_memory_tokens('gru', 512, 2, 64) == 16
+    for backbone, cell in (('lstm', torch.nn.LSTM), ('gru', torch.nn.GRU)):
+        rnn = RNN(RNNConfig(backbone=backbone, d_model=64, n_mem=cell_memory_tokens(backbone, 512, 1, 64),
+                            n_rnn_layer=1, readout='linear'))
+        assert [(type(c), c.input_size, c.hidden_size) for c in rnn.updater.cells] == [(cell, 64, 512)]
+        assert rnn.readout.in_features == 512
+    with pytest.raises(ValueError, match='sizes a recurrent cell'):
+        cell_memory_tokens('transformer', 512, 1, 64)
+    with pytest.raises(ValueError, match='use a d_model that divides 1000'):
+        cell_memory_tokens('lstm', 500, 1, 64)
 
 
 @pytest.mark.parametrize('backbone', list(BACKBONES))

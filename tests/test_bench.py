@@ -1,5 +1,10 @@
-"""bench.py: a smoke run at tiny lengths times the three modes and prints their rows; mistakes give one line."""
-from conftest import run, user_error
+"""bench.py: a smoke run at tiny lengths times the three modes and prints their rows, the classic mode times the
+classic cells beside plain PyTorch models at the configs' sizes; mistakes give one line."""
+import ast
+import os
+import runpy
+
+from conftest import ROOT, run, user_error
 
 
 def test_bench_times_every_mode():
@@ -15,3 +20,28 @@ def test_bench_times_every_mode():
 def test_bench_mistakes_give_one_line_errors():
     assert 'labels_per_window' in user_error(['bench.py', '--labels_per_window=0'])
     assert 'sizes must be one of' in user_error(['bench.py', '--sizes=huge'])
+
+
+def test_bench_times_the_classic_cells_beside_plain_models():
+    """--modes=classic: the project's lstm and gru BPTT steps, each beside the plain nn.LSTM / nn.GRU model of the
+    same sizes, and the ratio of their step times."""
+    p = run(['bench.py', '--modes=classic', '--lengths=8', '--classic_hidden=16', '--classic_embd=8',
+             '--classic_batch=2', '--warmup=0', '--iters=1', '--device=cpu'])
+    rows = [l.split() for l in p.stdout.splitlines() if l.split()[:1] == ['8']]
+    assert [r[1] for r in rows] == ['lstm', 'nn.LSTM', 'lstm', 'gru', 'nn.GRU', 'gru'], p.stdout
+    assert all(r[2:4] == ['2', 'seqs'] and float(r[5]) > 0 for r in rows if r[2] != 'ms/step')
+    ratios = [r for r in rows if r[2] == 'ms/step']
+    assert [r[5] for r in ratios] == ["nn.LSTM's", "nn.GRU's"] and all(float(r[4][:-1]) > 0 for r in ratios)
+    assert 'classic_embd=5' in user_error(['bench.py', '--modes=classic', '--classic_embd=5'])
+
+
+def test_bench_classic_sizes_are_the_configs():
+    """The classic rows time config/shakespeare_lstm.py's and config/shakespeare_gru.py's models."""
+    with open(os.path.join(ROOT, 'bench.py')) as f:
+        bench = {t.id: n.value.value for n in ast.parse(f.read()).body if isinstance(n, ast.Assign)
+                 for t in n.targets if isinstance(t, ast.Name) and isinstance(n.value, ast.Constant)}
+    for cell in ('lstm', 'gru'):
+        cfg = runpy.run_path(os.path.join(ROOT, 'config', f'shakespeare_{cell}.py'))
+        assert (cfg['backbone'], cfg['n_rnn_layer'], cfg['readout']) == (cell, 1, 'linear')
+        assert (cfg['hidden'], cfg['d_model'], cfg['batch_size'], cfg['block_size']) == (
+            bench['classic_hidden'], bench['classic_embd'], bench['classic_batch'], 256)

@@ -119,6 +119,10 @@ CASES = [  # (script, extra args, what the out_dir holds, a part of the message)
     slow('train_smt.py', ['--dyn_labels=1'], SMT, 'dyn_labels=1: needs --encoder_type=causal'),
     ('train_bptt.py', ['--reset_prob=1.5'], BPTT, 'reset_prob=1.5: must be in [0.0, 1.0]'),
     ('train_bptt.py', ['--readout=mlp'], BPTT, 'readout=mlp: not a valid choice; use one of decoder, linear'),
+    ('train_bptt.py', ['--hidden=64'], None, "hidden=64: sizes a recurrent cell (gru, lstm, mingru), not backbone "
+                                             "'transformer'"),
+    slow('train_bptt.py', ['--hidden=5', '--backbone=gru'], None, 'hidden=5: gru\'s 5 state numbers do not fill whole '
+                                                                 'memory tokens of d_model=32'),
     slow('train_bptt.py', ['--stateful=maybe'], BPTT, "config key 'stateful'"),
     ('train_bptt.py', ['--init_from=resume', '--stateful=True'], BPTT, 'stateful: False in the checkpoint, True given'),
     # train_dmt.py (its own table, the keys without the old dmt_ prefix)

@@ -55,15 +55,21 @@ def test_bptt_two_processes_equal_one(tiny_data, tmp_path):
         torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=1e-4, msg=k)
 
 
-def test_stateful_window_starts_from_the_carried_memory():
-    """Stateful BPTT: the second window starts from the memory the first ended in (detached). Its loss equals a
-    hand-unrolled step loop from that memory, differs from a fresh start, and no gradient crosses the boundary."""
-    _, rnn = tiny_models(backbone='gru')
+@pytest.mark.parametrize('backbone, readout', [('gru', 'decoder'), ('lstm', 'linear')])  # lstm: cuDNN's (h, c)
+def test_stateful_window_starts_from_the_carried_memory(backbone, readout):
+    """Stateful BPTT: the second window starts from the memory the first ended in (detached), which is the step
+    loop's memory after the first window. Its loss equals a hand-unrolled step loop from that memory, differs from a
+    fresh start, and no gradient crosses the boundary."""
+    _, rnn = tiny_models(backbone=backbone, readout=readout)
     objective = BPTTObjective(rnn)
     torch.manual_seed(0)
     x, y = torch.randint(0, 16, (3, 10)), torch.randint(0, 16, (3, 10))
     no_mem, fresh = torch.zeros(3, 3, 16), torch.ones(3, dtype=torch.bool)
     _, m_carried = objective(x[:, :5], y[:, :5], no_mem, fresh)
+    m = rnn.initial_memory(3)
+    for t in range(5):
+        m = rnn.step(m, x[:, t])
+    torch.testing.assert_close(m_carried, m)
     loss, _ = objective(x[:, 5:], y[:, 5:], m_carried, ~fresh)
     m, logits = m_carried, []
     for t in range(5, 10):  # the reference: rnn.step from the carried memory
@@ -78,10 +84,13 @@ def test_stateful_window_starts_from_the_carried_memory():
     assert rnn.m0.grad is None or rnn.m0.grad.abs().sum() == 0  # the carried rows never read m0
 
 
-def test_stateful_bptt_resumes_exactly(tiny_data, tmp_path):
+# the mingru with the decoder readout; the classic LSTM (config/shakespeare_lstm.py's shape), which reads only h at
+# every step and carries cuDNN's last (h, c)
+@pytest.mark.parametrize('model', [['--backbone=mingru'], ['--backbone=lstm', '--hidden=16', '--readout=linear']])
+def test_stateful_bptt_resumes_exactly(tiny_data, tmp_path, model):
     """The lanes (positions and carried memories) and the time budget's clock are in the checkpoint."""
-    common = [f'--dataset={tiny_data}', '--eval_interval=3', '--backbone=mingru', '--stateful=True', '--lr_decay=constant',
-              '--reset_prob=0.2'] + TINY_BPTT
+    common = [f'--dataset={tiny_data}', '--eval_interval=3', '--stateful=True', '--lr_decay=constant',
+              '--reset_prob=0.2'] + TINY_BPTT + model
     full = run(['train_bptt.py', f'--out_dir={tmp_path / "full"}', '--max_iters=6'] + common)
     run(['train_bptt.py', f'--out_dir={tmp_path / "cut"}', '--max_iters=3'] + common)
     resumed = run(['train_bptt.py', f'--out_dir={tmp_path / "cut"}', '--max_iters=6', '--init_from=resume'] + common)
@@ -91,3 +100,27 @@ def test_stateful_bptt_resumes_exactly(tiny_data, tmp_path):
     ck_b = torch.load(tmp_path / 'cut' / 'ckpt.pt', weights_only=True)
     assert all(torch.equal(ck_a['rnn'][k], ck_b['rnn'][k]) for k in ck_a['rnn'])
     assert torch.equal(ck_a['lanes']['pos'], ck_b['lanes']['pos']) and ck_a['lanes']['mem'].abs().sum() > 0
+
+
+def test_a_linear_readout_from_before_the_classic_head_is_refused(bptt_ckpt, tmp_path):
+    """A linear readout used to read the RMS-normed state: its checkpoint (no `hidden` key in its config) would be
+    misread by the classic head, so eval.py and sample.py refuse it in one line."""
+    ck = torch.load(bptt_ckpt[0] / 'ckpt.pt', weights_only=True)
+    ck['rnn_args']['readout'] = 'linear'
+    del ck['config']['hidden']
+    torch.save(ck, tmp_path / 'ckpt.pt')
+    for args in (['eval.py', f'--ckpt={tmp_path}/ckpt.pt'], ['sample.py', f'--out_dir={tmp_path}']):
+        assert 'linear readout trained on the RMS-normed state' in user_error(args + ['--device=cpu'])
+
+
+@pytest.mark.parametrize('cell', ['lstm', 'gru'])
+def test_the_classic_configs_run(cell, tiny_data, tmp_path):
+    """config/shakespeare_lstm.py and config/shakespeare_gru.py (which takes the LSTM's settings) as they are, at
+    tiny sizes: one layer of `hidden`, the linear head, stateful windows."""
+    p = run(['train_bptt.py', f'config/shakespeare_{cell}.py', f'--dataset={tiny_data}', f'--out_dir={tmp_path}',
+             '--hidden=16', '--d_model=8', '--batch_size=2', '--block_size=8', '--max_iters=2', '--eval_interval=2',
+             '--eval_seqs=2', '--eval_seq_len=16', '--device=cpu'])
+    tokens = {'lstm': 4, 'gru': 2}[cell]  # h (and c) of 16 numbers as tokens of 8
+    assert f'({cell}, 1 layer of 16, memory {tokens}x8)' in p.stdout, p.stdout
+    ck = torch.load(tmp_path / 'ckpt.pt', weights_only=True)
+    assert ck['config']['stateful'] and ck['rnn_args']['readout'] == 'linear' and ck['rnn_args']['backbone'] == cell
