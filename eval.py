@@ -167,7 +167,7 @@ def compare_table(results):
         curve = (r['drift'] or {}).get(start)
         return f"{list(curve.values())[-1]:.4f} (t={list(curve)[-1]})" if curve else '-'
     print(f"\n| checkpoint | trainer | iter | RNN from initial memory (bits) | RNN from encoder memory (bits) | "
-          f"drift from initial | drift from encoder |")
+          "drift from initial | drift from encoder |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
         seeded = f"{r['rnn_encoder_seeded']['bits']:.4f}" if r['rnn_encoder_seeded'] else '-'

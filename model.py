@@ -184,7 +184,7 @@ def cell_width(cfg, n_states=1):
     if Z % parts:
         raise ValueError(f"backbone '{cfg.backbone}' splits the memory of n_mem*d_model = {Z} numbers into "
                          f"{parts} equal states (n_rnn_layer={cfg.n_rnn_layer}" + (" x (h, c)" if n_states > 1 else "")
-                         + f"); choose sizes that divide")
+                         + "); choose sizes that divide")
     return Z // parts
 
 
