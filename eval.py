@@ -166,7 +166,7 @@ def compare_table(results):
     def last(r, start):
         curve = (r['drift'] or {}).get(start)
         return f"{list(curve.values())[-1]:.4f} (t={list(curve)[-1]})" if curve else '-'
-    print(f"\n| checkpoint | trainer | iter | RNN from initial memory (bits) | RNN from encoder memory (bits) | "
+    print("\n| checkpoint | trainer | iter | RNN from initial memory (bits) | RNN from encoder memory (bits) | "
           "drift from initial | drift from encoder |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
