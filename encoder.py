@@ -77,8 +77,8 @@ class Teacher(nn.Module):
         """The causal encoder's memories of many prefixes of one window from one shared pass. ctx: (B, T) tokens
         whose real past begins at index start[b] (0 <= start <= T); labels at the last n_labels indices p of the
         window, or at the increasing indices `positions` (G,). Returns (B, G, K, d): label j is exactly
-        encode_raw(ctx[:, :p+1], n=max(0, p+1-start)),
-        the memory of ctx[start..p] (the empty past where p < start), but every context state is computed once:
+        encode_raw(ctx[:, :p+1], n=max(0, p+1-start)), the memory of ctx[start..p] (the empty past where p < start),
+        but every context state is computed once:
         context tokens attend causally, so their states do not depend on which label reads them. Each label's
         K registers sit at positions p+1..p+K (the per-window layout, so RoPE offsets agree) and attend to the
         real context up to p and to each other; nobody else attends to them."""

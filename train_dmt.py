@@ -58,7 +58,7 @@ start = 'both'  # rollouts start from 'encoder' (the teacher's memory of Tc toke
 bptt = False  # backpropagate through the rollout instead of detaching the state at every step
 rollout = 'sequential'  # how a detached rollout visits its states: 'sequential' (rnn.run, step by step) or 'parallel'
 # (sweeps over all steps at once from the teacher's memories, RNN.rollout; the same states at convergence, but an RNN
-# that does not forget its start needs nearly Td sweeps, and on a CPU one sweep costs as much as the whole loop)
+# that does not forget its start needs nearly Td sweeps, each over every state not yet exact)
 rollout_tol = 1e-4  # parallel: stop when no state moves by more than this in a sweep
 max_sweeps = 0  # parallel: at most this many sweeps (0: until rollout_tol; Td sweeps are always exact)
 ce_through_state = False  # the readout's CE also trains the updater through the states (with bptt: BPTT fine-tuning
@@ -173,24 +173,24 @@ def get_batch(iter_num, index, rows):
     from_encoder = {'encoder': row >= 0, 'initial': row < 0, 'both': row % 2 == 0}[start]
     if episodic:  # an episode starts from the empty past: it is rolled out whole, from the initial memory
         from_encoder = row < 0
-    n_steps = len(range(label_every - 1, x.size(1) if episodic else rollout_len, label_every))
-    keep = torch.randperm(n_steps, generator=g)[:dyn_labels].sort().values if dyn_labels else torch.arange(n_steps)
-    return [v[rows].to(dev, non_blocking=True) for v in (x, y, from_encoder)] + [keep.to(dev)]
+    label_steps = torch.arange(label_every - 1, x.size(1) if episodic else rollout_len, label_every)  # every k-th
+    if dyn_labels:  # a random subset of them, the same for every row
+        label_steps = label_steps[torch.randperm(len(label_steps), generator=g)[:dyn_labels].sort().values]
+    return [v[rows].to(dev, non_blocking=True) for v in (x, y, from_encoder)] + [label_steps.to(dev)]
 
 
 @torch.no_grad()
-def rollout_targets(x, y, from_encoder, keep):
-    """The rollout's start memory, inputs and targets, and the teacher's labels every k steps (those in `keep`, indices
-    into them), for each row.
+def rollout_targets(x, y, from_encoder, label_steps):
+    """The rollout's start memory, inputs and targets, and the teacher's labels after the rollout steps label_steps
+    (J,), for each row.
     Encoder rows start from E(x[:Tc]) and roll over x[Tc:]; initial rows start from the RNN's initial memory and
     roll over x[:Td]. The label after rollout step j is the teacher's memory of the past up to that input."""
     B, Td = x.size(0), x.size(1) if episodic else rollout_len
     first = torch.where(from_encoder, Tc, 0)  # index of the first input the RNN reads
     pos = first[:, None] + torch.arange(Td, device=dev)  # (B, Td): the present after each step
-    label_steps = torch.arange(label_every - 1, Td, label_every, device=dev)[keep]  # (J,)
     present = pos[:, label_steps]  # (B, J): where the labels are
     seeded = bool(from_encoder.any())  # then also the encoder's start memory, E(x[:Tc]), from the same call
-    if seeded:  # (one teacher pass labels the whole sequence: asking twice would run it twice)
+    if seeded:
         present = torch.cat([torch.full((B, 1), Tc - 1, device=dev), present], dim=1)
     # the teacher computes only the memories a call asks for (any row's): rows of one start ask for the same ones
     groups = [rows for rows in (from_encoder, ~from_encoder) if rows.any()]
@@ -253,17 +253,17 @@ logger = Logger(wandb_log, wandb_project, wandb_run_name, config, master)
 rows_per_iter = batch_size * gradient_accumulation_steps
 
 
-def flops_per_row(Td, sweeps):
-    """Training FLOPs of one rollout of Td steps visited in `sweeps` sweeps (Td: the loop): the visit (forward steps,
-    a third of a training step each; sweep k recomputes the Td - k states not yet exact), the trained transitions, the
-    readout at every step, and one forward teacher pass labelling the whole sequence (a third of a training pass)."""
+def flops_per_row(Td, n_labels, sweeps):
+    """Training FLOPs of one rollout of Td steps with n_labels labels, visited in `sweeps` sweeps (Td: the loop): the
+    visit (forward steps, a third of a training step each; sweep k recomputes the Td - k states not yet exact), the
+    trained transitions, the readout, and one forward teacher pass computing the labels and the start memory (a third
+    of a training pass)."""
     visited = Td if rollout == 'sequential' else sweeps * Td - sweeps * (sweeps - 1) / 2
-    trained = Td if ce_through_state else dyn_labels or len(range(label_every - 1, Td, label_every))
-    read = dyn_labels or Td  # readout positions
+    trained = Td if ce_through_state else n_labels
     steps = Td if bptt else visited / 3 + trained  # in training steps
-    teacher_pass = encoder_flops(teacher.cfg, Tc + Td, Td + 1) / 3
-    return steps * rnn.step_flops() \
-        + read * rnn.readout_flops() + teacher_pass
+    read = n_labels if dyn_labels else Td  # readout positions
+    teacher_pass = encoder_flops(teacher.cfg, Tc + Td, n_labels + 1) / 3
+    return steps * rnn.step_flops() + read * rnn.readout_flops() + teacher_pass
 
 
 peak = peak_flops(dev)
@@ -299,7 +299,7 @@ while True:
             loss, t = train_step(*inputs)
         (loss / len(plan)).backward()
         terms += t / len(plan)
-    Td = inputs[1].size(1)  # rollout_len, or an episode's length
+    Td, n_labels = inputs[1].size(1), inputs[3].numel()  # rollout_len (or an episode's length), labels a rollout
     grad_norm = clip_grads([p for p in rnn.parameters() if p.requires_grad], grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
@@ -313,7 +313,7 @@ while True:
         if master:
             loss_val = w_mse * mse + w_ce * ce
             # a rollout transition is one step of the RNN on its own state; rollouts count once however visited
-            trans_s, mfu = rates(dt, rows_per_iter * Td, rows_per_iter * flops_per_row(Td, sweeps), peak)
+            trans_s, mfu = rates(dt, rows_per_iter * Td, rows_per_iter * flops_per_row(Td, n_labels, sweeps), peak)
             visit = f"{sweeps:.1f}/{Td} sweeps" if rollout == 'parallel' and not bptt else 'sequential'
             print(f"iter {iter_num}: loss {loss_val:.4f} (dmt: mse {mse:.5f} ce {ce:.4f}) | {trans_s:,.0f} rollout "
                   f"trans/s | {visit} | mfu {mfu} | lr {lr:.2e} | {dt * 1000:.0f} ms | "
