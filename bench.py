@@ -20,6 +20,7 @@ table of the kernels that take the step's time.
     python bench.py --lengths=1024 --backbone=transformer --iters=3
     python bench.py --sizes=reference --modes=smt-many --decoded_labels=16 --compile=regional --profile=True
     python bench.py --modes=classic --lengths=256 --iters=10             # the classic cells beside nn.LSTM / nn.GRU
+    python bench.py --modes=smt-many --lengths=785 --decoded_labels=32 --dyn_labels=32 --plan_memories=False   # vs True
 
 (c) calls rnn.run_logits, so a backbone's fast whole-sequence path (cuDNN, a parallel scan) is what gets timed.
 """
@@ -34,7 +35,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import configurator
 from common import (COMPILE_FLAGS, clip_grads, compile_mode, device_name, make_optimizer, peak_flops, setup_system,
                     wrap_model)
-from encoder import SMTObjective, Teacher, TeacherConfig, smt_flops_per_window, uniformity_indices
+from encoder import SMTObjective, Teacher, TeacherConfig, memory_plan, smt_flops_per_window, uniformity_indices
 from model import RNN, RNNConfig, cell_memory_tokens
 
 # -----------------------------------------------------------------------------
@@ -45,6 +46,8 @@ modes = 'smt-ref,smt-many,bptt'
 labels_per_window = 4096  # (b): L labelled transitions per window, as in train_smt.py, capped at each length's Tc
 decoded_labels = 0  # (b): the decoder reads this many of a window's labels, as in train_smt.py (0: all)
 dyn_labels = 0  # (b): the RNN regresses this many of a window's transitions (0: all)
+plan_memories = True  # (b): the encoder computes only the memories those subsets read, as train_smt.py does
+# (encoder.memory_plan); False: every one of the window's L + 1, to time what the plan saves
 # batch per step: (a) min(ref_windows, ref_tokens // Tc) windows, (b) max(1, label_batch // L) windows,
 # (c) max(1, bptt_tokens // T) sequences; 0: the size preset's value (memory-bound choices, see SIZES)
 ref_windows = 0
@@ -152,11 +155,13 @@ def smt_step_fn(T, encoder_type, L, B, n_dec=0, n_dyn=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(V, (B, T + Tf + 1), generator=g)
     n_ctx = torch.full((B,), T)
-    args = [x[:, :-1], x[:, 1:], n_ctx, uniformity_indices(n_ctx, L, K, 512, g)]
-    args += [torch.stack([torch.randperm(L, generator=g)[:n] for _ in range(B)]) if n else None for n in (n_dec, n_dyn)]
+    subsets = [torch.stack([torch.randperm(L, generator=g)[:n].sort().values for _ in range(B)]) if n else None
+               for n in (n_dec, n_dyn)]
+    plan = memory_plan(L, B, *subsets) if encoder_type == 'causal' and plan_memories else None
+    args = [x[:, :-1], x[:, 1:], n_ctx, uniformity_indices(n_ctx, L, K, 512, g, plan)] + subsets + [plan]
     args = [a.to(dev) if a is not None else None for a in args]
     rnn_params = [p for p in rnn.parameters() if p.requires_grad]
-    flops = B * smt_flops_per_window(teacher.cfg, rnn.step_flops(), L, n_dec, n_dyn)
+    flops = B * smt_flops_per_window(teacher.cfg, rnn.step_flops(), L, n_dec, n_dyn, plan_memories)
 
     def once():
         with ctx:

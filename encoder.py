@@ -76,7 +76,8 @@ class Teacher(nn.Module):
     def encode_labels_raw(self, ctx, start, n_labels=0, positions=None):
         """The causal encoder's memories of many prefixes of one window from one shared pass. ctx: (B, T) tokens
         whose real past begins at index start[b] (0 <= start <= T); labels at the last n_labels indices p of the
-        window, or at the increasing indices `positions` (G,). Returns (B, G, K, d): label j is exactly
+        window, or at the indices `positions`, (G,) for every row or (B, G) a row's own (any order, repeats allowed).
+        Returns (B, G, K, d): label j is exactly
         encode_raw(ctx[:, :p+1], n=max(0, p+1-start)), the memory of ctx[start..p] (the empty past where p < start),
         but every context state is computed once:
         context tokens attend causally, so their states do not depend on which label reads them. Each label's
@@ -86,10 +87,12 @@ class Teacher(nn.Module):
         B, T = ctx.shape
         K, dev = self.cfg.n_mem, ctx.device
         p = torch.arange(T - n_labels, T, device=dev) if positions is None else positions  # label positions
-        G = p.size(0)
-        assert 1 <= G <= T and T + K <= self.encoder.cos.size(0), (G, T, K)
-        pos = torch.cat([torch.arange(T, device=dev), (p[:, None] + 1 + torch.arange(K, device=dev)).flatten()])
-        cos, sin = self.encoder.cos[pos], self.encoder.sin[pos]
+        p = p.expand(B, -1) if p.dim() == 1 else p  # (B, G)
+        G = p.size(1)
+        assert 1 <= G and T + K <= self.encoder.cos.size(0), (G, T, K)
+        reg_pos = (p[..., None] + 1 + torch.arange(K, device=dev)).flatten(1)  # label j's registers at p+1..p+K
+        pos = torch.cat([torch.arange(T, device=dev).expand(B, -1), reg_pos], 1)
+        cos, sin = self.encoder.cos[pos][:, None], self.encoder.sin[pos][:, None]  # (B, 1, T + G*K, hd)
         # context queries: real keys up to themselves, and themselves (padded rows stay finite)
         i = torch.arange(T, device=dev)
         band = self.cfg.band or T + 1  # no band: every key up to the query
@@ -99,7 +102,7 @@ class Teacher(nn.Module):
         # band) and the group's own K registers, nothing else. Two batched products give those scores directly
         # (G*K x T against the context, K x K within each group), so no key is gathered or copied per group; the
         # context scores past a label are computed and masked (about G*K*T/2 wasted pairs, the price of one product).
-        see_ctx = ((i <= p[:, None]) & (i > p[:, None] - band))[None] & (i[None, None, :] >= start[:, None, None])
+        see_ctx = (i <= p[..., None]) & (i > p[..., None] - band) & (i >= start[:, None, None])  # (B, G, T)
         see_ctx = see_ctx[:, None, :, None, :]  # (B, 1, G, 1, T): per batch row, group and context key
         x = torch.cat([self.wte(ctx), self.registers.to(self.wte.weight.dtype).repeat(G, 1).expand(B, -1, -1)], 1)
         for block in self.encoder.blocks:  # model.Block with the label masks in place of its own attention
@@ -126,10 +129,17 @@ class Teacher(nn.Module):
 
     def reach(self):
         """How many of the last tokens a memory depends on: n_enc_layer*(band-1)+1 for the banded causal encoder (each
-        layer reads band-1 tokens further back); otherwise a memory is defined on a window of the last Tc tokens."""
+        layer reads band-1 tokens further back); otherwise a memory is defined on a window of the last Tc tokens
+        (with episode- or image-aligned windows of Tc >= the episode: the whole episode read so far)."""
         if self.cfg.encoder_type == 'causal' and self.cfg.band:
             return len(self.encoder.blocks) * (self.cfg.band - 1) + 1
         return self.cfg.context_len
+
+    def shared_passes(self, length):
+        """Whether the memories at every present of a sequence of `length` tokens, read from its first token, come
+        from shared passes (encode_stream): the causal encoder's, when they are stationary (a band), or when every
+        one's window starts at the sequence's first token (length <= Tc: whole episodes and images)."""
+        return self.cfg.encoder_type == 'causal' and (self.cfg.band > 0 or length <= self.cfg.context_len)
 
     def encode_past(self, x, present):
         """The memory of the past up to x[b, present] (inclusive) of each row of x (B, T): its last reach() tokens,
@@ -139,7 +149,7 @@ class Teacher(nn.Module):
         Tc = self.cfg.context_len
         present = torch.as_tensor(present, device=x.device)
         present = present.expand(x.size(0)) if present.dim() == 0 else present
-        if self.cfg.encoder_type == 'causal' and self.cfg.band:
+        if self.shared_passes(x.size(1)):
             return self.encode_stream(x, present.reshape(x.size(0), -1)).view(*present.shape, self.cfg.n_mem, -1)
         idx = present.reshape(x.size(0), -1, 1) + 1 + torch.arange(Tc, device=x.device)  # into x padded by Tc
         pasts = F.pad(x, (Tc, 0)).gather(1, idx.flatten(1)).view(-1, Tc)
@@ -147,29 +157,30 @@ class Teacher(nn.Module):
         return m.view(*present.shape, *m.shape[1:])
 
     def encode_stream(self, x, present):
-        """encode_past for the banded encoder, whose memories are stationary (a fixed function of the last reach()
-        tokens): the memories asked for (any row's) from shared passes (encode_labels_raw) over spans of x, each
-        span's window holding every token its memories depend on, so a stream of any length fits the RoPE table.
+        """encode_past from shared passes (shared_passes): the memories asked for (any row's) from passes
+        (encode_labels_raw) over spans of x, each span's window holding every token its memories depend on (the last
+        reach() tokens, or all from x[:, 0]), so a stream of any length fits the RoPE table.
         x (B, T), present (B, J) in [-1, T). Returns (B, J, K, d)."""
         B, T = x.shape
-        K, R = self.cfg.n_mem, self.reach()
+        K, R, n_pos = self.cfg.n_mem, self.reach(), self.encoder.cos.size(0)
         xp = F.pad(x, (1, 0))  # index 0: the empty past before x[:, 0] (the real past starts at index 1)
-        want = torch.unique(present + 1)  # sorted indices into xp of the memories asked for
-        span = self.encoder.cos.size(0) - K - (R - 1)  # memories per window whose registers fit the RoPE table
-        assert span >= 1, f"max_pos={self.encoder.cos.size(0)} is too short for memories that reach {R} tokens"
+        if T + 1 + K <= n_pos:  # the whole sequence fits one window: each row's own memories from one pass
+            ms = self.encode_labels_raw(xp, torch.ones(B, dtype=torch.long, device=x.device), positions=present + 1)
+            return to_state(ms, self.cfg.backbone)
+        want = torch.unique(present + 1)  # sorted indices into xp of the memories asked for (any row's)
+        assert n_pos - K - (R - 1) >= 1, f"max_pos={n_pos} is too short for memories that reach {R} tokens"
         out, a = [], 0
         while a < len(want):
-            lo = int(want[a])
-            b = int(torch.searchsorted(want, lo + span))  # want[a:b]: the memories within span of the first
-            w = max(0, lo - R + 1)  # memories at lo.. never read tokens before w
+            w = max(0, int(want[a]) - R + 1)  # the memories from want[a] on never read tokens before w
+            b = int(torch.searchsorted(want, w + n_pos - K))  # want[a:b]: those whose registers fit the RoPE table
             start = torch.full((B,), 1 if w == 0 else 0, device=x.device)
             out.append(self.encode_labels_raw(xp[:, w:int(want[b - 1]) + 1], start, positions=want[a:b] - w))
             a = b
         ms = torch.cat(out, dim=1)  # (B, len(want), K, d)
         return to_state(take(ms, torch.searchsorted(want, present + 1)), self.cfg.backbone)
 
-    def encode_labels(self, ctx, start, n_labels):
-        return to_state(self.encode_labels_raw(ctx, start, n_labels), self.cfg.backbone)
+    def encode_labels(self, ctx, start, positions):
+        return to_state(self.encode_labels_raw(ctx, start, positions=positions), self.cfg.backbone)
 
     def decode(self, m, future_x):
         """m: (B, K, d); future_x: (B, Tf-1) the inputs after x_t. Returns logits (B, Tf, V) for y_t .. y_{t+Tf-1}."""
@@ -202,12 +213,52 @@ def label_valid(n_ctx, n_labels):
     return n_ctx[:, None] >= n_labels - 1 - torch.arange(n_labels, device=n_ctx.device)
 
 
-def uniformity_indices(n_ctx, n_labels, n_mem, max_tokens, generator):
-    """Which of the B*L*K memory tokens of the labels enter the uniformity loss: up to max_tokens, drawn from the
-    real labels only (copies of the empty memory would count as a collapse). With one label per window this is
-    randperm(B*K)[:max_tokens], as the reference draws it."""
-    cand = label_valid(n_ctx, n_labels).repeat_interleave(n_mem, dim=1).flatten().nonzero()[:, 0]
+def uniformity_indices(n_ctx, n_labels, n_mem, max_tokens, generator, mem_idx=None):
+    """Which memory tokens of the labels enter the uniformity loss: up to max_tokens, drawn from the real labels
+    only (copies of the empty memory would count as a collapse). Indices into the B*L*K tokens of the window's L
+    labels, or with mem_idx (B, N) (memory_plan) into the B*N*K tokens of the memories the encoder computed, each
+    real label counted once. With one label per window this is randperm(B*K)[:max_tokens], as the reference draws
+    it; with the plan of every label the same tokens as without one."""
+    valid = label_valid(n_ctx, n_labels)
+    if mem_idx is not None:  # the plan's slots that hold a real label (not its last m_{t+1}), first copies only
+        first = torch.cat([torch.ones_like(mem_idx[:, :1], dtype=torch.bool), mem_idx[:, 1:] != mem_idx[:, :-1]], 1)
+        valid = (mem_idx < n_labels) & first & valid.gather(1, mem_idx.clamp(max=n_labels - 1))
+    cand = valid.repeat_interleave(n_mem, dim=1).flatten().nonzero()[:, 0]
     return cand[torch.randperm(len(cand), generator=generator)[:max_tokens]]
+
+
+def future_targets(y, context_len, n_labels, future_len):
+    """(B, L) bool: which of a window's L labels have a target in their decoder window y_p .. y_{p+Tf-1} (y: the
+    windows' targets, -1 ignored). On text every label; on an episode only those within Tf of its few targets."""
+    has = F.pad((y >= 0).long().cumsum(1), (1, 0))  # has[:, i] = targets before index i
+    p = torch.arange(context_len - n_labels, context_len)
+    return has[:, p + future_len] > has[:, p]
+
+
+def draw_labels(k, prefer, generator):
+    """k of each window's labels at random, in increasing order, every preferred one (prefer (B, L) bool) before any
+    other: (B, k), or None for k = 0 (all labels)."""
+    if k:
+        rank = torch.rand(prefer.shape, generator=generator) + (~prefer).float()
+        return rank.argsort(1)[:, :k].sort(1).values
+
+
+def memory_plan(n_labels, batch, dec_idx=None, dyn_idx=None):
+    """Which of a causal window's L + 1 memories the encoder computes (label j's m_t is memory j, its m_{t+1} memory
+    j + 1): (batch, N) sorted indices. Every one, unless the decoder's and the RNN's subsets of labels (dec_idx
+    (B, D), dyn_idx (B, R)) need fewer: then each row's union of dec, dyn and dyn + 1, padded to D + 2R by repeating
+    its last index (a fixed shape). A memory costs K register tokens in every encoder layer, so with few labels
+    read the encoder costs little more than its pass over the context."""
+    L = n_labels
+    if dec_idx is None or dyn_idx is None or dec_idx.size(1) + 2 * dyn_idx.size(1) >= L + 1:
+        return torch.arange(L + 1).expand(batch, -1).contiguous()
+    need = torch.zeros(batch, L + 1, dtype=torch.bool)
+    for idx in (dec_idx, dyn_idx, dyn_idx + 1):
+        need.scatter_(1, idx, True)
+    j = torch.arange(L + 1)
+    mem_idx = torch.where(need, j, L + 1).sort(1).values[:, :dec_idx.size(1) + 2 * dyn_idx.size(1)]
+    last = torch.where(need, j, -1).max(1, keepdim=True).values
+    return torch.where(mem_idx > L, last, mem_idx)
 
 
 def take(ms, idx):
@@ -241,7 +292,7 @@ class SMTObjective(nn.Module):
         self.w_dec, self.w_dyn, self.w_unif, self.w_next, self.w_rnn_ce = w_dec, w_dyn, w_unif, w_next, w_rnn_ce
         self.labels = labels_per_window
 
-    def forward(self, x, y, n_ctx, unif_idx, dec_idx=None, dyn_idx=None):
+    def forward(self, x, y, n_ctx, unif_idx, dec_idx=None, dyn_idx=None, mem_idx=None):
         """x, y (B, Tc+Tf): a window of inputs and their next-token targets (-1: ignored), with the present x_t at
         index Tc-1: the past x_{t-Tc+1..t}, then x_{t+1..}. n_ctx (B,): how much of the past is real (its last
         n_ctx[b] tokens); unif_idx: which of the B*L*K labelled memory tokens enter the uniformity loss
@@ -250,7 +301,7 @@ class SMTObjective(nn.Module):
         memories; rnn_ce = the decoder's next-token CE read from the RNN's one-step memory f(m_t, x_{t+1}) (what the
         RNN's readout will see), in the loss with weight w_rnn_ce (0: a diagnostic only)."""
         if self.teacher.cfg.encoder_type == 'causal':
-            return self.forward_labels(x, y, n_ctx, unif_idx, dec_idx, dyn_idx)
+            return self.forward_labels(x, y, n_ctx, unif_idx, dec_idx, dyn_idx, mem_idx)
         Tc, Tf, K = self.teacher.cfg.context_len, self.teacher.cfg.future_len, self.teacher.cfg.n_mem
         m_t = self.teacher.encode(x[:, :Tc], n_ctx)
         # the same window slid by one: the past now ends at x_{t+1} (and grows by one if it was short)
@@ -263,36 +314,41 @@ class SMTObjective(nn.Module):
         return self.combine(l_dec, l_dyn, l_unif, l_dyn.detach() / m_next.detach().float().pow(2).mean(),
                             self.rnn_ce(m_pred, y[:, Tc]))
 
-    def forward_labels(self, x, y, n_ctx, unif_idx, dec_idx=None, dyn_idx=None):
+    def forward_labels(self, x, y, n_ctx, unif_idx, dec_idx=None, dyn_idx=None, mem_idx=None):
         """dec_idx (B, D): which of each window's L labels the decoder reads (D <= L; None: all). The decoder costs
-        K + Tf - 1 tokens a label, several times the encoder's and the RNN's share, so decoding a random subset buys
+        K + Tf - 1 tokens a label, several times the encoder's and the RNN's share, so decoding a subset buys
         more labelled transitions per second. dyn_idx (B, R): likewise, which of the L transitions the RNN regresses
         (None: all); neighbouring transitions of a window are much alike, and with a cheap teacher the RNN's step is
-        the larger share. Every label enters L_unif. rnn_ce reads the RNN's one-step memories at the decoded labels,
-        or at the regressed ones when they are a subset."""
+        the larger share. mem_idx (B, N): which of the window's L + 1 memories the encoder computes (memory_plan;
+        None: all), unif_idx then indexing their tokens (uniformity_indices with the plan). rnn_ce reads the RNN's
+        one-step memories at the decoded labels, or at the regressed ones when they are a subset."""
         Tc, Tf, L, K = self.teacher.cfg.context_len, self.teacher.cfg.future_len, self.labels, self.teacher.cfg.n_mem
-        ms = self.teacher.encode_labels(x[:, :Tc + 1], Tc - n_ctx, L + 1)  # memories after x_{Tc-L} .. x_{Tc}
+        B, dev = x.size(0), x.device
+        every = torch.arange(L, device=dev).expand(B, -1).contiguous()
+        plan = torch.arange(L + 1, device=dev).expand(B, -1).contiguous() if mem_idx is None else mem_idx
+        ms = self.teacher.encode_labels(x[:, :Tc + 1], Tc - n_ctx, Tc - L + plan)  # (B, N, K, d)
         valid = label_valid(n_ctx, L)  # (B, L)
-        p = torch.arange(Tc - L, Tc, device=x.device).expand(x.size(0), -1)  # label positions
 
-        def at(idx, *per_label):  # (B, L, ...) tensors at the labels idx (B, R) of each window (None: all labels)
-            return per_label if idx is None else [t.gather(1, idx) if t.dim() == 2 else take(t, idx) for t in per_label]
+        def memories(j):  # the memories j (B, R) of the window (label j's m_t), from the computed ones
+            return take(ms, torch.searchsorted(plan, j.contiguous()))
 
-        m_dec, p_dec, valid_dec = at(dec_idx, ms[:, :-1], p, valid)
-        B, D = p_dec.shape
-        future = x.gather(1, (p_dec[..., None] + 1 + torch.arange(Tf - 1, device=x.device)).view(B, -1))  # x_{p+1..}
-        targets = y.gather(1, (p_dec[..., None] + torch.arange(Tf, device=x.device)).view(B, -1)).view(B, D, Tf)
+        dec = every if dec_idx is None else dec_idx
+        m_dec, p_dec, valid_dec = memories(dec), Tc - L + dec, valid.gather(1, dec)
+        D = dec.size(1)
+        future = x.gather(1, (p_dec[..., None] + 1 + torch.arange(Tf - 1, device=dev)).view(B, -1))  # x_{p+1..}
+        targets = y.gather(1, (p_dec[..., None] + torch.arange(Tf, device=dev)).view(B, -1)).view(B, D, Tf)
         targets = torch.where(valid_dec[..., None], targets, -1)  # y_p .. y_{p+Tf-1}, real labels only
         logits = self.teacher.decode(m_dec.flatten(0, 1), future.view(B * D, Tf - 1))
         l_dec = self.dec_loss(logits, targets.view(B * D, Tf))
         # one step from each regressed label, all in one updater call; MSE per transition, averaged over real ones
-        m_t, m_next, p_dyn, valid_dyn = at(dyn_idx, ms[:, :-1], ms[:, 1:], p, valid)
-        R = p_dyn.size(1)
+        dyn = every if dyn_idx is None else dyn_idx
+        m_t, m_next, p_dyn, valid_dyn = memories(dyn), memories(dyn + 1), Tc - L + dyn, valid.gather(1, dyn)
+        R = dyn.size(1)
         m_pred = self.rnn.step(m_t.flatten(0, 1), x.gather(1, p_dyn + 1).flatten())
         err = (m_pred.float() - m_next.flatten(0, 1).float()).pow(2).mean(dim=(-2, -1))
         w = valid_dyn.flatten().float()
         l_dyn = (err * w).sum() / w.sum()
-        l_unif = uniformity_loss(ms[:, :-1].reshape(-1, ms.size(-1))[unif_idx])
+        l_unif = uniformity_loss((ms if mem_idx is not None else ms[:, :-1]).reshape(-1, ms.size(-1))[unif_idx])
         target_sq = (m_next.detach().float().pow(2).mean(dim=(-2, -1)).flatten() * w).sum() / w.sum()
         # the RNN's next-token CE from its one-step memories, at the decoded labels (it costs a decoder pass) or at
         # the regressed subset
@@ -333,15 +389,15 @@ class SMTObjective(nn.Module):
         return loss, torch.stack([l_dec, l_dyn, l_unif, dyn_rel, rnn_ce.detach()]).detach()
 
 
-def smt_flops_per_window(cfg, step_flops, labels_per_window=1, decoded_labels=0, dyn_labels=0):
+def smt_flops_per_window(cfg, step_flops, labels_per_window=1, decoded_labels=0, dyn_labels=0, planned=True):
     """Training FLOPs (forward + backward) of one SMT window, for MFU: the matrix products the step computes,
     checked against torch's FlopCounterMode in tests/test_compile.py. The encoder; per decoded label one decoder pass
     over K + Tf - 1 tokens and its vocabulary head on Tf slots; one RNN step (step_flops: RNN.step_flops) per
     regressed transition (0: every label); and the rnn_ce diagnostic, a forward decoder pass (a third of a training
     pass) over the K tokens of each one-step memory it reads, with one head slot. The readout is not trained by SMT.
     reference: two full encoder passes over Tc + K tokens. causal: one pass over Tc + 1 context tokens (causal
-    attention, half the scores) plus L + 1 groups of K registers, each reading on average the context up to its
-    label; only the unmasked query-key pairs count, though attention kernels may compute masked ones too."""
+    attention, half the scores) plus a group of K registers for each memory computed (memory_plan), each reading on
+    average the context up to its label; only the unmasked query-key pairs count, though attention kernels may compute masked ones too."""
     n, d, K, Tc, Tf, L = cfg.n_enc_layer, cfg.d_model, cfg.n_mem, cfg.context_len, cfg.future_len, labels_per_window
     head = 6 * d * cfg.vocab_size  # one slot of the decoder's vocabulary head
     decode = transformer_flops(cfg.n_dec_layer, d, K + Tf - 1) + Tf * head  # one decoder window
@@ -349,7 +405,9 @@ def smt_flops_per_window(cfg, step_flops, labels_per_window=1, decoded_labels=0,
     if cfg.encoder_type == 'reference':
         return 2 * transformer_flops(n, d, Tc + K) + decode + step_flops + rnn_ce
     D, R = decoded_labels or L, dyn_labels or L
-    return encoder_flops(cfg, Tc + 1, L + 1) + D * decode + R * step_flops + (R if dyn_labels else D) * rnn_ce
+    sparse = planned and decoded_labels and dyn_labels and D + 2 * R < L + 1
+    N = D + 2 * R if sparse else L + 1  # the memories the encoder computes (memory_plan; planned=False: every one)
+    return encoder_flops(cfg, Tc + 1, N) + D * decode + R * step_flops + (R if dyn_labels else D) * rnn_ce
 
 
 def encoder_flops(cfg, T, G):

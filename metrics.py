@@ -92,7 +92,7 @@ def teacher_nll(teacher, x, y, ctx, every=1, batch_size=256, progress=None):
     N, L = x.shape
     device = next(teacher.parameters()).device
     present = torch.arange(0, L, every)
-    if teacher.cfg.band:  # the banded teacher labels a whole sequence from shared passes: a few sequences at a time
+    if teacher.shared_passes(L):  # whole sequences labelled from shared passes (Teacher.encode_stream), a few at once
         t_y, out, per = y[:, ::every], [], max(1, batch_size // len(present))
         for i in range(0, N, per):
             xs = x[i:i + per].to(device)
@@ -125,20 +125,26 @@ def teacher_nll(teacher, x, y, ctx, every=1, batch_size=256, progress=None):
 @torch.no_grad()
 def teacher_window_bits(teacher, windows, sys_, ctx, batch_size):
     """The teacher's next-token CE in bits/token on fixed SMT windows (x, y, n_ctx) (data.smt_windows): the
-    decoder's first output from the memory of each window's past, the ceiling the RNN imitates. Each process takes
+    decoder's first output from the memory of each window's past up to its last input with a target (on a stream
+    the present; on a whole image the pixel before the last), the ceiling the RNN imitates. Each process takes
     its share of the windows; the sums are all-reduced (every process must call this)."""
     Tc, device = teacher.cfg.context_len, next(teacher.parameters()).device
-    sums = torch.zeros(2, dtype=torch.float64)  # CE x windows, windows
+    sums = torch.zeros(2, dtype=torch.float64)  # CE summed over the scored targets, their number
     mine = list(range(sys_['rank'], windows[0].size(0), sys_['world_size']))
     for i in range(0, len(mine), batch_size):
         x, y, n_ctx = (v[mine[i:i + batch_size]].to(device) for v in windows)
+        p = Tc - 1 - (y[:, :Tc] >= 0).flip(1).int().argmax(1)  # the last input with a target (none: the present)
         with ctx:
-            logits = teacher.decode(teacher.encode(x[:, :Tc], n_ctx), x[:, :0])
-        ce = F.cross_entropy(logits[:, 0].float(), y[:, Tc - 1], ignore_index=-1)
-        sums[0] += ce.double().cpu() * x.size(0)
-        sums[1] += x.size(0)
+            if teacher.cfg.encoder_type == 'causal':
+                m = teacher.encode_labels(x[:, :Tc], Tc - n_ctx, p[:, None])[:, 0]
+            else:  # a stream's every window has its target at the present
+                m = teacher.encode(x[:, :Tc], n_ctx)
+            logits = teacher.decode(m, x[:, :0])
+        target = y.gather(1, p[:, None])[:, 0]
+        sums[0] += F.cross_entropy(logits[:, 0].float(), target, ignore_index=-1, reduction='sum').double().cpu()
+        sums[1] += (target >= 0).sum().item()
     s = all_reduce_sum(sums.to(sys_['device']), sys_).cpu().tolist()
-    return s[0] / s[1] * LOG2E
+    return s[0] / max(s[1], 1) * LOG2E
 
 
 def bits_and_accuracy(nll, hits, mask):

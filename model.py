@@ -39,9 +39,10 @@ def rope_table(n_pos, head_dim, base=10000.0):
 
 
 def apply_rope(x, cos, sin):
-    # x: (B, H, T, hd); rotate pairs (first half, second half) of each head by a position-dependent angle
+    # x: (B, H, T, hd); rotate pairs (first half, second half) of each head by a position-dependent angle. cos, sin:
+    # (>= T, hd), the table read from position 0, or (B, 1, T, hd), each row's own positions
     x1, x2 = x.chunk(2, dim=-1)
-    cos, sin = cos[:x.size(-2)].to(x.dtype), sin[:x.size(-2)].to(x.dtype)
+    cos, sin = cos[..., :x.size(-2), :].to(x.dtype), sin[..., :x.size(-2), :].to(x.dtype)
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
 

@@ -34,8 +34,8 @@ from common import (COMPILE_FLAGS, Logger, Throughput, all_reduce_sum, batch_pla
                     set_lr, setup_system, time_is_up, wrap_model)
 from configurator import at_least, between, device_rule, dtype_rule, int_list, one_of, satisfies
 from data import data_meta, eval_sequences, load_data, need_tokens, step_generator
-from encoder import (ENCODER_TYPES, SMTObjective, Teacher, TeacherConfig, label_valid, smt_flops_per_window,
-                     uniformity_indices)
+from encoder import (ENCODER_TYPES, SMTObjective, Teacher, TeacherConfig, draw_labels, future_targets, label_valid,
+                     memory_plan, smt_flops_per_window, uniformity_indices)
 from metrics import format_drift, format_rnn_report, rnn_report, teacher_window_bits
 from model import BACKBONES, RNN, RNNConfig
 
@@ -188,24 +188,24 @@ teacher_cfg = TeacherConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model,
 
 def get_batch(iter_num, index, rows):
     """Rows `rows` of micro-batch `index` of the global batch at iter_num: windows, their context lengths, the
-    memory tokens that enter the uniformity loss, and the number of real labelled transitions (for trans/s; known
-    here, so no device sync)."""
+    memory tokens that enter the uniformity loss, the labels the decoder reads and the RNN regresses, the memories
+    the encoder computes, and the number of real labelled transitions (for trans/s; known here, so no device sync)."""
     g = step_generator(seed, iter_num, index)
-    x, y, n_ctx = (v[rows] for v in data.smt_windows('train', batch_size, context_len, future_len, short_ctx_frac, g,
-                                                               labels_per_window))
-    unif_idx = uniformity_indices(n_ctx, labels_per_window, n_mem, unif_tokens, g)
+    x, y, n_ctx = data.smt_windows('train', batch_size, context_len, future_len, short_ctx_frac, g, labels_per_window)
     valid = label_valid(n_ctx, labels_per_window)
 
-    def subset(k):  # k of each window's labels at random, in order (None: all of them)
-        if k:
-            return torch.rand(batch_size, labels_per_window, generator=g).argsort(1)[:, :k].sort(1).values[rows]
-    dec_idx = subset(decoded_labels)  # the labels the decoder reads
-    dyn_idx = subset(dyn_labels)  # the transitions the RNN regresses, drawn independently
-    if dyn_idx is not None:
-        valid = valid.gather(1, dyn_idx)
-    n_trans = int(valid.sum())
-    batch = [t if t is None else t.to(dev, non_blocking=True) for t in (x, y, n_ctx, unif_idx, dec_idx, dyn_idx)]
-    return batch + [n_trans]
+    # the decoder reads the labels with a target in their future window first (episodes: few have one; text: all)
+    dec_idx = draw_labels(decoded_labels, future_targets(y, context_len, labels_per_window, future_len), g)
+    # the transitions the RNN regresses, drawn independently and uniformly: labels without a real past are drawn as
+    # often as on a window with its whole past (and left out of the loss), so short pasts do not weigh more
+    dyn_idx = draw_labels(dyn_labels, torch.ones_like(valid), g)
+    mem_idx = memory_plan(labels_per_window, batch_size, dec_idx, dyn_idx) if encoder_type == 'causal' else None
+    unif_idx = uniformity_indices(n_ctx[rows], labels_per_window, n_mem, unif_tokens, g,
+                                  None if mem_idx is None else mem_idx[rows])
+    n_trans = int((valid if dyn_idx is None else valid.gather(1, dyn_idx))[rows].sum())
+    batch = [t if t is None else t[rows] for t in (x, y, n_ctx, dec_idx, dyn_idx, mem_idx)]
+    x, y, n_ctx, dec_idx, dyn_idx, mem_idx = [t if t is None else t.to(dev, non_blocking=True) for t in batch]
+    return [x, y, n_ctx, unif_idx.to(dev), dec_idx, dyn_idx, mem_idx, n_trans]
 
 
 # -----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from conftest import causal_models, tiny_models
-from encoder import SMTObjective, smt_flops_per_window, uniformity_indices
+from encoder import SMTObjective, memory_plan, smt_flops_per_window, uniformity_indices
 from model import BACKBONES, compile_regions
 
 TOL = dict(atol=1e-5, rtol=1e-4)  # fp32; aot_eager reorders nothing, Inductor fuses (reassociated sums)
@@ -29,6 +29,16 @@ def smt_case(backbone, encoder_type='causal', n_labels=8, subsets=True, B=6, Tc=
     if subsets:
         args += [torch.stack([torch.randperm(n_labels, generator=g)[:k] for _ in range(B)]) for k in (3, 4)]
     return objective, args
+
+
+def with_plan(objective, args, n_dec, n_dyn):
+    """args with the decoder's and the RNN's subsets cut to n_dec and n_dyn labels, and the memories the encoder
+    computes planned for them (memory_plan), as train_smt.py passes them."""
+    n_labels, K = objective.labels, objective.teacher.cfg.n_mem
+    dec, dyn = args[4][:, :n_dec], args[5][:, :n_dyn]
+    plan = memory_plan(n_labels, dec.size(0), dec, dyn)
+    unif = uniformity_indices(args[2], n_labels, K, 512, torch.Generator().manual_seed(1), plan)
+    return args[:3] + [unif, dec, dyn, plan]
 
 
 def loss_and_grads(fn, module, args):
@@ -115,11 +125,16 @@ def test_flops_formula_for_many_labels():
     transition adds must match the counter exactly (the encoder's share is the same in both runs)."""
     def both(n_dec, n_dyn):
         objective, args = smt_case('transformer', Tc=16, vocab_size=500)
-        args[4], args[5] = args[4][:, :n_dec], args[5][:, :n_dyn]
+        args = with_plan(objective, args, n_dec, n_dyn)
         formula = smt_flops_per_window(objective.teacher.cfg, objective.rnn.step_flops(), 8, n_dec, n_dyn)
         return formula * args[0].size(0), counted_flops(objective, args)
 
-    (f33, c33), (f13, c13), (f31, c31) = both(3, 3), both(1, 3), both(3, 1)
-    assert f33 <= c33 < 1.15 * f33
-    assert c33 - c13 == pytest.approx(f33 - f13, rel=5e-3)  # two decoded labels a window
-    assert c33 - c31 == pytest.approx(f33 - f31, rel=5e-3)  # two regressed transitions (and their rnn_ce) a window
+    # D + 2R >= L + 1 = 9: the encoder computes every memory in all three, so only the decoder and the RNN differ
+    (f34, c34), (f14, c14), (f33, c33) = both(3, 4), both(1, 4), both(3, 3)
+    assert f34 <= c34 < 1.15 * f34
+    assert c34 - c14 == pytest.approx(f34 - f14, rel=5e-3)  # two decoded labels a window
+    assert c34 - c33 == pytest.approx(f34 - f33, rel=5e-3)  # one regressed transition (and its rnn_ce) a window
+    # D + 2R = 5 < 9: the encoder computes 5 memories, not 9, and both counts fall by more than the decoder's share
+    f12, c12 = both(1, 2)
+    assert f12 <= c12 < 1.15 * f12
+    assert c14 - c12 > 1.5 * (c34 - c33) and f14 - f12 > 1.5 * (f34 - f33)
