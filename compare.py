@@ -137,10 +137,14 @@ for i, (value, backbone, method) in enumerate(runs):
            f'--max_time={budget}', f'--max_iters={BIG}', f'--eval_interval={BIG}', '--lr_decay=cosine',
            f'--device={device}', '--overwrite=True'] + (bptt_args.split() if method == 'bptt' else []) + args.split()
     if task:
-        # the teacher sees the whole episode; a many-label teacher labels every transition of it (one pass)
-        cmd += [f'--dataset=synthetic:{task}:{value}'] + ([f'--context_len={value}'] if method == 'smt' else [])
+        # the teacher sees the whole episode and the empty past before it; a many-label teacher labels every
+        # transition of it, the first from the initial memory (one pass), the decoder and the RNN read at most
+        # decoded_labels and dyn_labels of them
+        L = int(value) + 1
+        cmd += [f'--dataset=synthetic:{task}:{value}'] + ([f'--context_len={L}'] if method == 'smt' else [])
         if method == 'smt' and smt_defaults.get('labels_per_window', 1) > 1:
-            cmd.append(f'--labels_per_window={value}')
+            cmd += [f'--labels_per_window={L}'] + [f'--{k}={min(L, smt_defaults[k])}'
+                                                   for k in ('decoded_labels', 'dyn_labels') if smt_defaults.get(k)]
     elif sweep_key:
         cmd.append(f'--{sweep_keys[method]}={value}')
     rec = {'backbone': backbone, 'method': method, 'sweep_key': sweep_key, 'sweep_value': value, 'dir': run_dir}

@@ -186,13 +186,17 @@ if __name__ == '__main__':
     title = ''
     curves = ''  # 'label=log[+log...];label=log...': learning curves from trainer logs (then --png is required);
     # 'label=teacher:log[+log...]': the teacher's next-token bits from SMT/DMT logs instead of the RNN's, dashed
-    by_position = ''  # 'label=eval.json;...': bits by position bucket of one eval.py result each (--png required)
+    by_position = ''  # 'label=eval.json;...': bits by position bucket of one eval.py result each (--png required);
+    # 'label=eval.json@k': the k-th of an eval.py call's results (several checkpoints, one set of tokens)
     configurator.load(globals(), sys.argv[1:])
     if by_position:
         if not png:
             configurator.fail("name the figure: python plot.py --by_position=... --png=PATH")
         try:
-            runs = {label: read_results(path)[0] for label, path in
+            def result(path):  # eval.json, or eval.json@k: the k-th checkpoint of an eval.py call of several
+                head, _, k = path.rpartition('@')
+                return read_results(head)[int(k)] if head and k.isdigit() else read_results(path)[0]
+            runs = {label: result(path) for label, path in
                     (item.split('=', 1) for item in by_position.split(';') if item.strip())}
             print(plot_by_position(runs, png, title or None) + f"wrote {png}")
         except (OSError, ValueError, KeyError, IndexError) as e:

@@ -138,13 +138,15 @@ master, dev, ctx = sys_['master'], sys_['device'], sys_['ctx']
 plan = batch_plan(gradient_accumulation_steps, batch_size, sys_['rank'], sys_['world_size'])
 try:
     data = load_data(dataset, sys_)
-    episodic = bool(data.meta.get('episodic'))  # then every rollout runs over a whole episode from m0
+    episodic = data.episode_len > 0  # episodes and images: rollouts within one, from its first token (get_batch)
+    Td = min(rollout_len, data.episode_len) if episodic else rollout_len  # the steps of a rollout
     need_tokens(data, 'train', ckpt['teacher_args']['context_len'] + rollout_len, 'rollout_len + context_len')
     need_tokens(data, 'val', sum(ckpt['teacher_args'][k] for k in ('context_len', 'future_len')),
                 "the checkpoint's context_len + future_len")
     need_tokens(data, 'val', eval_seq_len, 'eval_seq_len')
     val_windows = data.smt_windows('val', eval_windows, ckpt['teacher_args']['context_len'],
-                                   ckpt['teacher_args']['future_len'], 0.0, torch.Generator().manual_seed(seed + 1))
+                                   ckpt['teacher_args']['future_len'], 0.0, torch.Generator().manual_seed(seed + 1),
+                                   ckpt['config'].get('labels_per_window', 1))  # as SMT saw them (images: whole)
     val_x, val_y = eval_sequences(data, eval_seqs, eval_seq_len)
 except ValueError as e:
     configurator.fail(str(e))
@@ -165,41 +167,37 @@ smt_iter_num = ckpt.get('smt_iter_num', ckpt['iter_num'])  # how long the RNN wa
 
 
 def get_batch(iter_num, index, rows):
-    """Rows `rows` of micro-batch `index`: sequences of Tc + Td tokens, each rolled out from the teacher's memory of
-    its first Tc tokens or from the RNN's initial memory (then the past starts empty at the sequence's first token)."""
+    """Rows `rows` of micro-batch `index`: sequences, and the index of the first input each row's rollout of Td
+    steps reads. A stream's sequences hold Tc + Td tokens: a rollout from the teacher's memory of the first Tc
+    ('encoder' rows) or from the RNN's initial memory at the first token. Episodes (and images) are read whole from
+    their first token: a rollout starts there from the initial memory, or at a random later token from the
+    teacher's memory of the episode so far (when the episode is longer than Td)."""
     g = step_generator(seed, iter_num, index)
-    x, y = data.sequences('train', batch_size, Tc + rollout_len, g)
     row = torch.arange(batch_size)
     from_encoder = {'encoder': row >= 0, 'initial': row < 0, 'both': row % 2 == 0}[start]
-    if episodic:  # an episode starts from the empty past: it is rolled out whole, from the initial memory
-        from_encoder = row < 0
-    label_steps = torch.arange(label_every - 1, x.size(1) if episodic else rollout_len, label_every)  # every k-th
+    if episodic:
+        x, y = data.aligned('train', batch_size, g)
+        later = torch.randint(1, x.size(1) - Td + 1, (batch_size,), generator=g) if Td < x.size(1) else 0
+        first = torch.where(from_encoder, later, 0)
+    else:
+        x, y = data.sequences('train', batch_size, Tc + Td, g)
+        first = torch.where(from_encoder, Tc, 0)
+    label_steps = torch.arange(label_every - 1, Td, label_every)  # every k-th
     if dyn_labels:  # a random subset of them, the same for every row
         label_steps = label_steps[torch.randperm(len(label_steps), generator=g)[:dyn_labels].sort().values]
-    return [v[rows].to(dev, non_blocking=True) for v in (x, y, from_encoder)] + [label_steps.to(dev)]
+    return [v[rows].to(dev, non_blocking=True) for v in (x, y, first)] + [label_steps.to(dev)]
 
 
 @torch.no_grad()
-def rollout_targets(x, y, from_encoder, label_steps):
+def rollout_targets(x, y, first, label_steps):
     """The rollout's start memory, inputs and targets, and the teacher's labels after the rollout steps label_steps
-    (J,), for each row.
-    Encoder rows start from E(x[:Tc]) and roll over x[Tc:]; initial rows start from the RNN's initial memory and
-    roll over x[:Td]. The label after rollout step j is the teacher's memory of the past up to that input."""
-    B, Td = x.size(0), x.size(1) if episodic else rollout_len
-    first = torch.where(from_encoder, Tc, 0)  # index of the first input the RNN reads
+    (J,), for each row. A row's rollout reads x[first .. first + Td - 1] from the teacher's memory of the past
+    before x[first] (first = 0: the RNN's initial memory, which is the teacher's memory of the empty past). The
+    label after rollout step j is the teacher's memory of the past up to that input; one call asks for them all."""
     pos = first[:, None] + torch.arange(Td, device=dev)  # (B, Td): the present after each step
-    present = pos[:, label_steps]  # (B, J): where the labels are
-    seeded = bool(from_encoder.any())  # then also the encoder's start memory, E(x[:Tc]), from the same call
-    if seeded:
-        present = torch.cat([torch.full((B, 1), Tc - 1, device=dev), present], dim=1)
-    # the teacher computes only the memories a call asks for (any row's): rows of one start ask for the same ones
-    groups = [rows for rows in (from_encoder, ~from_encoder) if rows.any()]
-    memories = torch.cat([teacher.encode_past(x[rows], present[rows]) for rows in groups])  # (B, [1 +] J, K, d)
-    memories = memories[torch.cat([rows.nonzero()[:, 0] for rows in groups]).argsort()]  # back in row order
-    labels, m_start = memories[:, int(seeded):], rnn.initial_memory(B)
-    if seeded:
-        m_start = torch.where(from_encoder[:, None, None], memories[:, 0], m_start)
-    return m_start, x.gather(1, pos), y.gather(1, pos), label_steps, labels
+    memories = teacher.encode_past(x, torch.cat([first[:, None] - 1, pos[:, label_steps]], dim=1))  # (B, 1 + J, K, d)
+    m_start = torch.where((first > 0)[:, None, None], memories[:, 0], rnn.initial_memory(x.size(0)))
+    return m_start, x.gather(1, pos), y.gather(1, pos), label_steps, memories[:, 1:]
 
 
 # -----------------------------------------------------------------------------
@@ -244,7 +242,7 @@ def checkpoint(val):
 if master:
     print(f"DMT on {dataset} ({data.describe()}) | {device_name(dev)} x {sys_['world_size']} | RNN "
           f"{rnn.num_params() / 1e6:.2f}M params ({rnn.cfg.backbone}, memory {K}x{d}), after {smt_iter_num} SMT steps "
-          f"| global batch {batch_size * gradient_accumulation_steps} rollouts of Td={rollout_len} from the {start} "
+          f"| global batch {batch_size * gradient_accumulation_steps} rollouts of Td={Td} from the {start} "
           f"start(s), a label every {label_every} steps, "
           f"{'BPTT through' if bptt else 'detached state at every step of'} the rollout, readout CE "
           f"{'through' if ce_through_state else 'on detached'} states")

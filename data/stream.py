@@ -16,11 +16,15 @@ class TokenStream:
       sequences(split, n, length, g) -> (x, y): windows of inputs and next-token targets (-1: ignored)
       smt_windows(split, n, Tc, Tf, short_frac, g) -> (x, y, n_ctx): SMT windows of Tc + Tf with the present at
         index Tc-1 and n_ctx real past tokens (a stream has an unbounded past: Tc, or shorter for short_frac)
-      baselines(x, y) -> (unigram, bigram) bits/token on (x, y): what an RNN scored on the same targets must beat."""
+      baselines(x, y) -> (unigram, bigram) bits/token on (x, y): what an RNN scored on the same targets must beat.
+    Episodic data (synthetic episodes; a stream of images, meta image_shape) also has episode_len and
+      aligned(split, n, g) -> (x, y): n whole episodes, read from their first token (-1 past the episode's end),
+    and its SMT windows with many labels are whole episodes, so that a memory is of the episode read so far."""
 
     def __init__(self, train, val, meta):
         self.train, self.val, self.meta = train, val, meta
         self.vocab_size = int(meta['vocab_size'])
+        self.episode_len = int(np.prod(meta['image_shape'])) if meta.get('image_shape') else 0  # 0: a plain stream
 
     def describe(self):
         return f"{len(self.train):,} train tokens, vocab {self.vocab_size}"
@@ -35,8 +39,24 @@ class TokenStream:
         chunks = torch.from_numpy(np.stack([data[i:i + length + 1].astype(np.int64) for i in starts.tolist()]))
         return chunks[:, :-1], chunks[:, 1:]
 
+    def aligned(self, split, n, generator):
+        """n whole images from their first pixel, (x, y) of (n, S): the last pixel's target is -1, not the next
+        image's first pixel (nothing in an image predicts it)."""
+        data = self.train if split == 'train' else self.val
+        S = self.episode_len
+        starts = torch.randint((len(data) - 1) // S, (n,), generator=generator) * S
+        x, y = self.windows_at(split, starts, S)
+        y[:, -1] = -1
+        return x, y
+
     def smt_windows(self, split, n, context_len, future_len, short_frac, generator, n_labels=1):
-        # n_labels (the causal teacher's labels per window) changes nothing on a stream: any window is a real past
+        """On a plain stream any window is a real past: Tc tokens (fewer for short_frac), whatever n_labels. On a
+        stream of images with n_labels > 1 (the causal teacher's labels) each window is an image whole, as
+        Episodes.smt_windows makes it: the present on its last pixel, the real past from its first."""
+        if self.episode_len and n_labels > 1:
+            x, y = self.aligned(split, n, generator)
+            z = torch.cat([x, x[:, -1:]], 1).numpy()  # the episode as z_0 .. z_S (z_S: never a target, never read)
+            return windows(z, y.numpy(), np.full(n, self.episode_len - 1), context_len, future_len)
         x, y = self.sequences(split, n, context_len + future_len, generator)
         short = torch.rand(n, generator=generator) < short_frac
         n_ctx = torch.where(short, torch.randint(0, context_len, (n,), generator=generator), context_len)
@@ -44,6 +64,20 @@ class TokenStream:
 
     def baselines(self, x, y):
         return ngram_baselines(self.train, x, y, self.vocab_size)
+
+
+def windows(z, y, t, context_len, future_len, pad=0):
+    """SMT windows of Tc + Tf tokens around presents t (n,) in [-1, L-1] of episodes z (n, L + 1), y (n, L):
+    x_win[Tc-1] = x_t, the past x_{t-Tc+1 .. t} (left-padded where the episode starts later), then x_{t+1 ..}
+    (right-padded past z_L, where every target is -1). x_{t+1} is always real: z_L exists even for t = L-1.
+    Returns torch (x, y, n_ctx) with n_ctx = min(t + 1, Tc) real past tokens: the past never crosses the start."""
+    L = y.shape[1]
+    idx = t[:, None] - context_len + 1 + np.arange(context_len + future_len)[None, :]
+    rows = np.arange(len(z))[:, None]
+    xw = np.where((idx >= 0) & (idx <= L), z[rows, np.clip(idx, 0, L)], pad)
+    yw = np.where((idx >= 0) & (idx < L), y[rows, np.clip(idx, 0, L - 1)], -1)
+    n_ctx = np.minimum(t + 1, context_len)
+    return torch.from_numpy(xw), torch.from_numpy(yw), torch.from_numpy(n_ctx)
 
 
 def sample_windows(data, n, length, generator):

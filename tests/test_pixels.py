@@ -85,3 +85,20 @@ def test_sample_draws_a_png_grid_from_a_pixel_checkpoint(pixel_data, tmp_path):
 def test_fashion_mnist_package_files_read():
     img = read_idx('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz')
     assert img.shape == (10000, 28, 28) and img.dtype == np.uint8
+
+
+def test_whole_image_smt_then_dmt(pixel_data, tmp_path):
+    """The whole-image recipe end to end on 4x4 images: SMT windows are images (context 17 = the empty past + 16
+    pixels, every pixel labelled, subsets decoded and regressed from a memory plan), then DMT rolls out within
+    images, from the first pixel and from the teacher's memory at a later one, and eval.py reads images whole."""
+    smt, dmt = tmp_path / 'smt', tmp_path / 'dmt'
+    p = run(['train_smt.py', f'--dataset={pixel_data}', f'--out_dir={smt}', '--max_iters=4', '--eval_interval=4']
+            + TINY + ['--encoder_type=causal', '--context_len=17', '--labels_per_window=17', '--decoded_labels=3',
+                      '--dyn_labels=3', '--eval_seq_len=16'])
+    assert '17 label(s) per window' in p.stdout and 'eval 4' in p.stdout
+    p = run(['train_dmt.py', f'--init_from={smt}/ckpt.pt', f'--out_dir={dmt}', '--max_iters=3', '--eval_interval=3',
+             '--rollout_len=8', '--label_every=1', '--dyn_labels=4', '--batch_size=4', '--eval_seq_len=16',
+             '--eval_seqs=4', '--eval_windows=8', '--log_interval=1', '--device=cpu'])
+    assert 'Td=8 from the both start(s)' in p.stdout and 'eval 3' in p.stdout
+    p = run(['eval.py', f'--ckpt={dmt}/ckpt.pt', '--L=16', '--n_seqs=4', '--n_buckets=4'])
+    assert 'teacher (next token' in p.stdout

@@ -84,5 +84,11 @@ def test_bits_by_position(tmp_path):
     assert png.read_bytes().startswith(PNG_MAGIC)
     assert '| run | 0 | 28 | 56 |' in p.stdout and '| SMT | 3.00 | 2.00 | 1.50 |' in p.stdout
     assert '| BPTT | 2.50 | 2.60 | 2.70 |' in p.stdout
+    # one eval.py call of several checkpoints writes a list: label=file@k picks the k-th
+    both = [json.loads((tmp_path / f'{n}.json').read_text()) for n in ('smt', 'bptt')]
+    (tmp_path / 'both.json').write_text(json.dumps(both))
+    p = run([os.path.join(ROOT, 'plot.py'), f"--by_position=B={tmp_path / 'both.json'}@1;S={tmp_path / 'both.json'}",
+             f'--png={png}'])
+    assert '| B | 2.50 | 2.60 | 2.70 |' in p.stdout and '| S | 3.00 | 2.00 | 1.50 |' in p.stdout
     p = run([os.path.join(ROOT, 'plot.py'), f"--by_position=SMT={tmp_path / 'none.json'}", f'--png={png}'], check=False)
     assert p.returncode != 0 and 'Traceback' not in p.stderr and 'cannot plot by position' in p.stderr

@@ -16,6 +16,7 @@ past at the episode's first token, and SMT windows never reach across an episode
 import numpy as np
 import torch
 
+from ..stream import windows
 from .tasks import TASKS, solve  # noqa: F401 (solve: for tests and users)
 
 DEFAULT_LENGTH = 64
@@ -28,7 +29,7 @@ class Episodes:
     """n-episode batches of one task at one length; the interface of data.stream.TokenStream."""
 
     def __init__(self, name, task, length):
-        self.name, self.task, self.length = name, task, length
+        self.name, self.task, self.length, self.episode_len = name, task, length, length
         self.vocab_size = task.vocab_size
         self.meta = {'vocab_size': task.vocab_size, 'tokenizer': 'synthetic', 'task': task.name, 'length': length,
                      'episodic': True, 'token_names': task.token_names()}
@@ -66,6 +67,10 @@ class Episodes:
                                            f"of {length} is not used (the length is part of the dataset's name)")
         z, tgt = self.episodes(split, n, generator)
         return torch.from_numpy(z[:, :-1].copy()), torch.from_numpy(targets(z, tgt))
+
+    def aligned(self, split, n, generator):
+        """n whole episodes (x, y), as sequences() returns them."""
+        return self.sequences(split, n, self.length, generator)
 
     def smt_windows(self, split, n, context_len, future_len, short_frac, generator, n_labels=1):
         """One SMT window per episode around a present t in [-1, L-1] (t = -1: the empty past before the first
@@ -117,20 +122,6 @@ class Episodes:
 def targets(z, tgt):
     """y_t = z_{t+1} where z_{t+1} is a target, else -1: (n, L) int64."""
     return np.where(tgt[:, 1:], z[:, 1:], -1).astype(np.int64)
-
-
-def windows(z, y, t, context_len, future_len, pad=0):
-    """SMT windows of Tc + Tf tokens around presents t (n,) in [-1, L-1] of episodes z (n, L + 1), y (n, L):
-    x_win[Tc-1] = x_t, the past x_{t-Tc+1 .. t} (left-padded where the episode starts later), then x_{t+1 ..}
-    (right-padded past z_L, where every target is -1). x_{t+1} is always real: z_L exists even for t = L-1.
-    Returns torch (x, y, n_ctx) with n_ctx = min(t + 1, Tc) real past tokens: the past never crosses the start."""
-    L = y.shape[1]
-    idx = t[:, None] - context_len + 1 + np.arange(context_len + future_len)[None, :]
-    rows = np.arange(len(z))[:, None]
-    xw = np.where((idx >= 0) & (idx <= L), z[rows, np.clip(idx, 0, L)], pad)
-    yw = np.where((idx >= 0) & (idx < L), y[rows, np.clip(idx, 0, L - 1)], -1)
-    n_ctx = np.minimum(t + 1, context_len)
-    return torch.from_numpy(xw), torch.from_numpy(yw), torch.from_numpy(n_ctx)
 
 
 def load_synthetic(dataset):
