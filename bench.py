@@ -41,7 +41,7 @@ from model import RNN, RNNConfig, cell_memory_tokens
 # -----------------------------------------------------------------------------
 backbone = 'transformer'
 lengths = '256,1024,4096'  # Tc for SMT, T for BPTT
-sizes = 'small'  # 'small' (the CPU config, config/shakespeare.py) or 'reference' (docs/method.md)
+sizes = 'small'  # 'small' (the CPU recipe's RNN, K=4 x d=128) or 'reference' (docs/method.md)
 modes = 'smt-ref,smt-many,bptt'
 labels_per_window = 4096  # (b): L labelled transitions per window, as in train_smt.py, capped at each length's Tc
 decoded_labels = 0  # (b): the decoder reads this many of a window's labels, as in train_smt.py (0: all)

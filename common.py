@@ -14,8 +14,41 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from configurator import fail
-from model import compile_regions
+from configurator import at_least, between, device_rule, dtype_rule, fail, one_of, raises_no_error, satisfies
+from model import BACKBONES, cell_memory_tokens, compile_regions
+
+
+# -----------------------------------------------------------------------------
+# the rules of the keys every trainer has; each trainer adds its own (configurator.check reads them in order)
+
+COMPILE_FLAGS = ('auto', 'True', 'False', 'regional')
+TRAIN_RULES = {
+    'out_dir': satisfies(lambda v, _: v != '', "is empty", "name a folder for the checkpoints"),
+    'eval_interval': at_least(1), 'log_interval': at_least(1),
+    'batch_size': at_least(1), 'gradient_accumulation_steps': at_least(1),
+    'learning_rate': at_least(0.0),
+    'max_iters': [at_least(0), satisfies(lambda v, c: v > 0 or c['eval_only'], "nothing to train",
+                                         "use max_iters >= 1, or --eval_only=True to evaluate")],
+    'max_time': at_least(0.0), 'weight_decay': at_least(0.0), 'beta1': between(0.0, 1.0, hi_open=True),
+    'beta2': between(0.0, 1.0, hi_open=True), 'grad_clip': at_least(0.0), 'warmup_frac': between(0.0, 1.0),
+    'lr_decay': one_of('constant', 'cosine'), 'min_lr': at_least(0.0),
+    'eval_seqs': at_least(1), 'eval_seq_len': at_least(1),
+    'device': device_rule, 'dtype': dtype_rule, 'compile': one_of(*COMPILE_FLAGS),
+}
+# the RNN's keys, for the trainers that build one (train_smt.py, train_bptt.py; DMT reads it from its checkpoint).
+# The RNN's Transformer parts (updater, decoder readout) split d_model into heads; a cell with the classic linear
+# readout has none, so n_head does not constrain it.
+RNN_RULES = {
+    'init_from': one_of('scratch', 'resume', 'auto'),
+    'backbone': one_of(*BACKBONES), 'n_mem': at_least(1), 'n_head': at_least(1),
+    'd_model': [at_least(2), satisfies(lambda v, c: v % c['n_head'] == 0 and v // c['n_head'] % 2 == 0 or (
+                                           c['backbone'] != 'transformer' and c.get('readout') == 'linear'),
+                                       "must split into n_head={n_head} heads of an even width (RoPE rotates pairs)",
+                                       "use a multiple of 2 * n_head")],
+    'n_dec_layer': at_least(1), 'n_rnn_layer': at_least(1),
+    'hidden': [at_least(0), raises_no_error(lambda v, c: v and cell_memory_tokens(c['backbone'], v, c['n_rnn_layer'],
+                                                                                   c['d_model']))],
+}
 
 
 # -----------------------------------------------------------------------------
@@ -72,6 +105,13 @@ def all_reduce_sum(t, sys_):
     return t
 
 
+def all_reduce_sums(sums, sys_):
+    """{name: number} summed over the processes (float64, one all-reduce); every process passes the same names."""
+    total = all_reduce_sum(torch.tensor([float(v) for v in sums.values()], dtype=torch.float64,
+                                        device=sys_['device']), sys_)
+    return dict(zip(sums, total.cpu().tolist()))
+
+
 # bf16 dense tensor-core peaks without sparsity, by a substring of torch.cuda.get_device_name()
 PEAK_FLOPS = {'H200': 989e12, 'H100': 989e12, 'A100': 312e12, 'L40S': 362e12, 'A10G': 125e12, 'L4': 121e12,
               '4090': 165e12, '3090': 71e12, 'V100': 125e12, 'T4': 65e12}
@@ -90,14 +130,11 @@ def device_name(device):
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
-COMPILE_FLAGS = ('auto', 'True', 'False', 'regional')
-
-
 def compile_mode(compile_flag, device_type):
-    """None, 'whole' or 'regional'. 'True': torch.compile the whole training module (one graph, but compile time
-    grows with every layer: over 110 s for the reference SMT step on an H200); 'regional': each block and updater
-    alone (model.compile_regions: 25 s there, whatever the depth); 'auto': regional on CUDA, nothing on a CPU, where
-    compile time outweighs the gain for short runs."""
+    """None, 'whole' or 'regional'. 'True': torch.compile the whole training module (one graph, whose compile time
+    grows with every layer); 'regional': each block and updater alone (model.compile_regions: one compile per kind of
+    block, whatever the depth); 'auto': regional on CUDA, nothing on a CPU, where compile time outweighs the gain for
+    short runs."""
     if compile_flag == 'auto':
         return 'regional' if device_type == 'cuda' else None
     return {'True': 'whole', 'False': None, 'regional': 'regional'}[compile_flag]
@@ -223,8 +260,8 @@ class Throughput:
     """Smoothed seconds per iteration (first iterations, which include compilation, are dropped) -> rates and ETA;
     train_seconds adds up the time spent in training steps (evaluations excluded)."""
 
-    def __init__(self):
-        self.t0, self.dt, self.train_seconds = time.time(), None, 0.0
+    def __init__(self, train_seconds=0.0):  # a resumed run continues its count
+        self.t0, self.dt, self.train_seconds = time.time(), None, train_seconds
 
     def restart(self):
         self.t0 = time.time()

@@ -39,9 +39,9 @@ bptt_args = 'auto'  # the BPTT cell's overrides; 'auto': --stateful=True on a st
 # on a probe (an episode is trained whole)
 dmt_args = ''  # extra --key=value overrides for the DMT runs (the model and data come from the SMT checkpoint)
 sweep = ''  # 'key:v1,v2,...' -> one run per value with --key=value for every trainer; 'smt_key/bptt_key:...'
-smt_config = 'config/shakespeare.py'
-bptt_config = 'config/shakespeare_bptt.py'
-dmt_config = 'config/shakespeare_dmt.py'
+smt_config = ''  # each trainer's config file ('': its own defaults, the CPU recipe and its BPTT baseline)
+bptt_config = ''
+dmt_config = ''
 args = ''  # extra --key=value overrides for every trainer run, separated by spaces
 task = ''  # a synthetic probe (data/synthetic): sweep its episode length over `lengths`, report accuracy, plot
 lengths = '64,128,256,512'
@@ -51,8 +51,8 @@ eval_args = ''  # extra --key=value overrides for eval.py, e.g. '--n_buckets=28'
 device = 'auto'
 progress_every = 60  # seconds between progress lines of a running trainer
 config = configurator.load(globals(), sys.argv[1:])
-CONFIG_FILE = satisfies(lambda v, _: os.path.isfile(os.path.join(configurator.REPO, v)), "no such file",
-                        "name a config file, e.g. one in config/")
+CONFIG_FILE = satisfies(lambda v, _: v == '' or os.path.isfile(os.path.join(configurator.REPO, v)), "no such file",
+                        "name a config file, e.g. one in config/, or '' for the trainer's defaults")
 OVERRIDES = satisfies(lambda v, _: all(a.startswith('--') and '=' in a for a in v.split()),
                       "must be --key=value overrides separated by spaces", "e.g. '--batch_size=16 --device=cpu'")
 configurator.check(config, {  # every value, before the first cell trains: a typo must not cost a cell's time
@@ -73,9 +73,8 @@ if task:  # the probe sweep: dataset synthetic:<task>:<L>, and the teacher sees 
 CONFIGS = {'smt': smt_config, 'bptt': bptt_config}
 if bptt_args == 'auto':
     bptt_args = '' if task else '--stateful=True'
-smt_defaults = {}  # the SMT config file's own settings (plain assignments): does its teacher label many positions?
-if os.path.isfile(smt_config):
-    exec(open(smt_config).read(), {}, smt_defaults)
+# the SMT runs' settings before the cells' overrides: does their teacher label many positions?
+smt_defaults = configurator.load(configurator.defaults_of('train_smt.py'), [smt_config] if smt_config else [])
 bad = [b for b in backbones.split(',') if b not in BACKBONES] + [m for m in methods.split(',') if m not in CONFIGS]
 if bad:
     configurator.fail(f"unknown backbone or method {', '.join(bad)}; backbones: {', '.join(BACKBONES)}; methods: "
@@ -133,7 +132,8 @@ for i, (value, backbone, method) in enumerate(runs):
     eta = f", eta {(done / i) * (len(runs) - i) / 60:.1f} min" if i else ''
     print(f"[{i + 1}/{len(runs)}] {tag}: training ({done / 60:.1f} min elapsed{eta})", flush=True)
     budget = max_time * (1 - dmt_frac) if method == 'smt' else max_time
-    cmd = [sys.executable, f'train_{method}.py', CONFIGS[method], f'--backbone={backbone}', f'--out_dir={run_dir}',
+    cmd = [sys.executable, f'train_{method}.py'] + [CONFIGS[method]] * bool(CONFIGS[method]) + [
+           f'--backbone={backbone}', f'--out_dir={run_dir}',
            f'--max_time={budget}', f'--max_iters={BIG}', f'--eval_interval={BIG}', '--lr_decay=cosine',
            f'--device={device}', '--overwrite=True'] + (bptt_args.split() if method == 'bptt' else []) + args.split()
     if task:
@@ -152,7 +152,8 @@ for i, (value, backbone, method) in enumerate(runs):
     ckpt = f'{run_dir}/ckpt.pt'
     if rc == 0 and method == 'smt' and dmt_frac > 0:  # the recipe's second phase: DMT from the SMT checkpoint
         print(f"    SMT done ({wall:.0f}s); DMT for {max_time * dmt_frac:.0f}s", flush=True)
-        rc, dmt_wall, tail = run_logged([sys.executable, 'train_dmt.py', dmt_config, f'--init_from={ckpt}',
+        rc, dmt_wall, tail = run_logged([sys.executable, 'train_dmt.py'] + [dmt_config] * bool(dmt_config) + [
+                                         f'--init_from={ckpt}',
                                          f'--out_dir={run_dir}/dmt', f'--max_time={max_time * dmt_frac}',
                                          f'--max_iters={BIG}', f'--eval_interval={BIG}', f'--device={device}',
                                          '--overwrite=True'] + dmt_args.split(),

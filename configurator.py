@@ -47,18 +47,14 @@ def is_setting(name, value):
     return not name.startswith('_') and not constant and type(value) in CONFIGURABLE
 
 
-def load(g, argv, default_config=None):
-    """Apply config files and --key=value args in argv to the globals dict g. Returns the resulting config dict.
-    default_config: the config file used when argv names none."""
+def load(g, argv):
+    """Apply config files and --key=value args in argv to the globals dict g. Returns the resulting config dict."""
     defaults = {k: v for k, v in g.items() if is_setting(k, v)}
-    files = [a for a in argv if not a.startswith('--')]
-    if not files and default_config:
-        files = [default_config]
-    for path in files:
+    for path in [a for a in argv if not a.startswith('--')]:
         if not os.path.isfile(path) and os.path.isfile(os.path.join(REPO, path)):
             path = os.path.join(REPO, path)  # config/x.py works from any working directory
         if not os.path.isfile(path):
-            fail(f"config file '{path}' not found (config files live in config/, e.g. config/shakespeare.py)")
+            fail(f"config file '{path}' not found (config files live in config/, e.g. config/shakespeare_long.py)")
         print(f"config: {path}", file=sys.stderr)
         scope = {}
         try:
@@ -90,6 +86,23 @@ def load(g, argv, default_config=None):
         g[key] = _checked(key, value, defaults, arg)
         print(f"override: {key} = {g[key]!r}", file=sys.stderr)
     return {k: g[k] for k in defaults}
+
+
+def defaults_of(script):
+    """A script's settings as its source states them: its top-level `name = literal` assignments before its load()
+    call, i.e. what `python script` runs without a config file. load(defaults_of(s), argv) is then s's config."""
+    with open(os.path.join(REPO, script)) as f:
+        tree = ast.parse(f.read())
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and 'load' in ast.unparse(node.value.func):
+            break
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                found[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+    return {k: v for k, v in found.items() if is_setting(k, v)}
 
 
 # -----------------------------------------------------------------------------

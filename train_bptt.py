@@ -15,10 +15,10 @@ computes only what the readout reads (RNN.run_logits: with the linear head a cel
 carry), so the baseline is as strong as BPTT can be. Same data, configs, logging and checkpoint format as
 train_smt.py: sample.py and eval.py read both trainers' checkpoints alike.
 
-    python train_bptt.py config/shakespeare_bptt.py                   # CPU, Shakespeare bytes
-    python train_bptt.py config/shakespeare_bptt.py --backbone=gru
-    python train_bptt.py config/shakespeare_lstm.py                   # a classic LSTM(512); shakespeare_gru.py
-    torchrun --standalone --nproc_per_node=8 train_bptt.py config/shakespeare_bptt.py
+    python train_bptt.py                                   # CPU, Shakespeare bytes: the recipe's RNN
+    python train_bptt.py --backbone=gru
+    python train_bptt.py config/shakespeare_lstm.py        # a classic LSTM(512); config/shakespeare_gru.py the GRU
+    torchrun --standalone --nproc_per_node=8 train_bptt.py config/lm_bptt.py
 """
 import os
 import sys
@@ -31,89 +31,71 @@ import torch.nn.functional as F
 import configurator
 from checkpoint import (EXACT_KEYS, StopSignals, check_finite, check_resume_iters, claim_out_dir, resume_from,
                         save_checkpoint)
-from common import (COMPILE_FLAGS, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads,
-                    compile_mode, device_name, lr_at, make_optimizer, micro_steps, peak_flops, rates, raw_module,
-                    set_lr, setup_system, time_is_up, wrap_model)
-from configurator import at_least, between, device_rule, dtype_rule, one_of, raises_no_error, satisfies
+from common import (RNN_RULES, TRAIN_RULES, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system,
+                    clip_grads, compile_mode, device_name, lr_at, make_optimizer, micro_steps, peak_flops, rates,
+                    raw_module, set_lr, setup_system, time_is_up, wrap_model)
+from configurator import at_least, between, one_of
 from data import data_meta, eval_sequences, load_data, need_tokens, step_generator
 from metrics import format_rnn_report, rnn_report
-from model import BACKBONES, RNN, RNNConfig, cell_memory_tokens
+from model import RNN, RNNConfig, cell_memory_tokens
 
 # -----------------------------------------------------------------------------
-# defaults: the RNN of the paper's reference LM run (docs/method.md); config/shakespeare_bptt.py is CPU-sized
-out_dir = 'out-bptt'
-init_from = 'scratch'  # 'scratch', 'resume' (from out_dir/ckpt.pt) or 'auto' (resume if there is one, else scratch)
+# defaults: BPTT of the CPU recipe's RNN (train_smt.py's defaults) for the recipe's 8 minutes; config/lm_bptt.py is
+# the paper's scale, config/shakespeare_lstm.py and config/shakespeare_gru.py the classic cells
+out_dir = 'out-shakespeare-bptt'
+init_from = 'auto'  # 'scratch', 'resume' (from out_dir/ckpt.pt) or 'auto' (resume if there is one, else scratch)
 overwrite = False  # init_from='scratch' into an out_dir that holds a checkpoint: refused unless True
-allow_changes = False  # a resume with other training settings (EXACT_KEYS below): refused unless True
-eval_interval = 2000
-log_interval = 10
+allow_changes = False  # a resume with other training settings (EXACT below): refused unless True
+eval_interval = 100
+log_interval = 25
 eval_only = False
 wandb_log = False
 wandb_project = 'smt'
-wandb_run_name = 'bptt'
+wandb_run_name = 'bptt-shakespeare'
 # data
-dataset = 'tinystories'
-batch_size = 128  # sequences per micro-step per process
+dataset = 'shakespeare'
+batch_size = 32  # sequences per micro-step per process
 gradient_accumulation_steps = 1  # global: divided among DDP processes, so the global batch does not depend on N
-block_size = 256  # tokens per training window: BPTT unrolls this far
-stateful = False  # truncated BPTT: each batch row reads its own lane of the stream window after window and carries
+block_size = 64  # tokens per training window: BPTT unrolls this far
+stateful = True  # truncated BPTT: each batch row reads its own lane of the stream window after window and carries
 # its memory across the boundary (detached there); False: every window starts afresh from the initial memory
 reset_prob = 0.05  # stateful: chance per window that a lane jumps to a random offset and restarts from the initial
 # memory, so the RNN also learns to start from it (evaluation does)
 # model (the same RNN as train_smt.py's; there is no teacher)
-backbone = 'transformer'
-n_mem = 16
-d_model = 256  # the width of a memory token and of the input embedding
-n_head = 8  # the Transformer's (updater or decoder readout); the cells with a linear readout have none
-n_dec_layer = 4
-n_rnn_layer = 8
-hidden = 0  # the recurrent cells (gru, lstm, mingru) sized as users size them: each layer's state width (the LSTM
-# has h and c of that width); it sets n_mem (the memory stores the states as tokens of d_model). 0: n_mem and d_model
+backbone = 'transformer'  # the updater: transformer, mlp, gru, lstm, mingru (model.BACKBONES)
+n_mem = 4  # K memory tokens
+d_model = 128  # the width of a memory token and of the input embedding
+n_head = 4  # the Transformer's (updater or decoder readout); the cells with a linear readout have none
+hidden = 0  # the cells (gru, lstm, mingru) sized as users size them: each layer's state width (the LSTM has h and c
+# of that width); it sets n_mem (the memory stores the states as tokens of d_model). 0: n_mem and d_model
+n_dec_layer = 1  # the readout's layers: the recipe's teacher decoder, which SMT copies into its RNN
+n_rnn_layer = 2
 readout = 'decoder'  # 'decoder': the teacher decoder's shape, as SMT's RNN has; 'linear': the classic RNN head
 # optimizer
-learning_rate = 3e-4
-max_iters = 150000
-max_time = 0.0  # seconds of training (evals excluded) after which the run evaluates, saves and stops; 0: no limit
+learning_rate = 2e-3
+max_iters = 100000  # the time budget ends the run
+max_time = 480.0  # seconds of training (evals excluded) after which the run evaluates, saves and stops; 0: no limit
 weight_decay = 0.01
 beta1 = 0.9
 beta2 = 0.95
 grad_clip = 1.0  # 0 disables; BPTT's gradients can explode over long unrolls
 warmup_frac = 0.01
-lr_decay = 'constant'  # or 'cosine'
+lr_decay = 'cosine'  # 'cosine' anneals over max_time (or max_iters) down to min_lr; or 'constant'
 min_lr = 0.0
 # evaluation: fixed sequences, the RNN alone from its initial memory (as in train_smt.py)
-eval_seqs = 32
-eval_seq_len = 1024
+eval_seqs = 16
+eval_seq_len = 256
 # system
 device = 'auto'
-dtype = 'auto'  # bf16 autocast where the device runs it fast (CUDA, a CPU with AVX512), else float32
+dtype = 'float32'  # not 'auto': BPTT trains worse in bf16 autocast (docs/results.md)
 compile = 'auto'  # 'auto' (CUDA only), 'True' / 'regional' (the same here: RNN.compile_parts), 'False'
 seed = 1337
-config = configurator.load(globals(), sys.argv[1:], default_config='config/shakespeare_bptt.py')
+config = configurator.load(globals(), sys.argv[1:])
 # -----------------------------------------------------------------------------
 
-RULES = {  # every key, checked before any work: 'error: key=value: what is wrong; the fix'
-    'out_dir': satisfies(lambda v, _: v != '', "is empty", "name a folder for the checkpoints"),
-    'init_from': one_of('scratch', 'resume', 'auto'),
-    'eval_interval': at_least(1), 'log_interval': at_least(1),
-    'batch_size': at_least(1), 'gradient_accumulation_steps': at_least(1), 'block_size': at_least(1),
-    'stateful': one_of(True, False), 'reset_prob': between(0.0, 1.0),
-    'backbone': one_of(*BACKBONES), 'n_mem': at_least(1), 'n_head': at_least(1),
-    'd_model': [at_least(2), satisfies(lambda v, c: v % c['n_head'] == 0 and v // c['n_head'] % 2 == 0 or (
-                                           c['backbone'] != 'transformer' and c['readout'] == 'linear'),  # no heads
-                                       "must split into n_head={n_head} heads of an even width (RoPE rotates pairs)",
-                                       "use a multiple of 2 * n_head")],
-    'n_dec_layer': at_least(1), 'n_rnn_layer': at_least(1), 'readout': one_of('decoder', 'linear'),
-    'hidden': [at_least(0), raises_no_error(lambda v, c: v and cell_memory_tokens(c['backbone'], v, c['n_rnn_layer'],
-                                                                                   c['d_model']))],
-    'learning_rate': at_least(0.0),
-    'max_iters': [at_least(0), satisfies(lambda v, c: v > 0 or c['eval_only'], "nothing to train",
-                                         "use max_iters >= 1, or --eval_only=True to evaluate")],
-    'max_time': at_least(0.0), 'weight_decay': at_least(0.0), 'beta1': between(0.0, 1.0, hi_open=True),
-    'beta2': between(0.0, 1.0, hi_open=True), 'grad_clip': at_least(0.0), 'warmup_frac': between(0.0, 1.0),
-    'lr_decay': one_of('constant', 'cosine'), 'min_lr': at_least(0.0),
-    'eval_seqs': at_least(1), 'eval_seq_len': at_least(1),
-    'device': device_rule, 'dtype': dtype_rule, 'compile': one_of(*COMPILE_FLAGS),
+RULES = {**TRAIN_RULES, **RNN_RULES,  # every key, checked before any work: 'error: key=value: what is wrong; the fix'
+    'block_size': at_least(1), 'stateful': one_of(True, False), 'reset_prob': between(0.0, 1.0),
+    'readout': one_of('decoder', 'linear'),
 }
 configurator.check(config, RULES)
 if hidden:
@@ -203,7 +185,6 @@ except ValueError as e:  # sizes a backbone cannot split its memory into
     configurator.fail(str(e))
 iter_num = 0
 ckpt = None
-resumed_seconds = 0.0
 if init_from == 'resume':
     ckpt = resume_from(out_dir, {'rnn': asdict(rnn_cfg)}, ('bptt',), config, ARCH_KEYS, () if eval_only else EXACT)
     rnn.load_state_dict(ckpt['rnn'])
@@ -211,7 +192,7 @@ if init_from == 'resume':
                                                                           max_time)
     if stateful:
         lane_pos, lane_mem = ckpt['lanes']['pos'], ckpt['lanes']['mem']
-    resumed_seconds = ckpt.get('train_seconds', 0.0)  # a time-budgeted schedule continues where it stopped
+clock = Throughput(ckpt.get('train_seconds', 0.0) if ckpt else 0.0)  # a time-budgeted schedule continues where it was
 rnn.to(dev)
 objective = BPTTObjective(rnn)
 optimizer = make_optimizer(rnn.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
@@ -239,11 +220,17 @@ def evaluate():
     return val
 
 
-def checkpoint(val):
+def gathered_lanes():
+    """The lanes as a checkpoint saves them: their positions, and the memories they carry, each row filled by the one
+    process that trained it (all-reduced: every process must call this)."""
+    return {'pos': lane_pos, 'mem': all_reduce_sum(lane_mem.to(dev), sys_).cpu()}
+
+
+def checkpoint(val, lanes):
     save_checkpoint(os.path.join(out_dir, 'ckpt.pt'), {
         'trainer': 'bptt', 'iter_num': iter_num, 'config': config, 'val': val, 'meta': data_meta(dataset, data),
         'rnn_args': asdict(rnn_cfg), 'rnn': raw_module(rnn).state_dict(), 'optimizer': optimizer.state_dict(),
-        'lanes': {'pos': lane_pos, 'mem': lane_mem_all}, 'train_seconds': clock.train_seconds})
+        'lanes': lanes, 'train_seconds': clock.train_seconds})
 
 
 # -----------------------------------------------------------------------------
@@ -260,8 +247,7 @@ tokens_per_iter = batch_size * gradient_accumulation_steps * block_size  # every
 flops_per_iter = tokens_per_iter * (rnn.step_flops() + rnn.readout_flops())
 peak = peak_flops(dev)
 start_iter = iter_num
-clock = Throughput()
-clock.train_seconds = resumed_seconds
+clock.restart()  # the steps' time counts from here
 while True:
     lr = lr_at(iter_num, max_iters, learning_rate, warmup_frac, lr_decay, min_lr, clock.train_seconds, max_time)
     set_lr(optimizer, lr)
@@ -270,18 +256,18 @@ while True:
     if (milestone and iter_num > start_iter) or eval_only:  # a resumed run that has nothing to train saves nothing
         val = evaluate()
         check_finite(val, iter_num, 'the eval', f"learning_rate={learning_rate}", sys_['dtype'], out_dir)  # no save
-        lane_mem_all = all_reduce_sum(lane_mem.to(dev), sys_).cpu()  # each row was filled by one process only
+        lanes = gathered_lanes()
         if master:
             print(f"eval {iter_num} (bptt, {clock.train_seconds:.1f} s): {format_rnn_report(val)} | unigram {unigram_bits:.3f} bigram {bigram_bits:.3f}")
             logger.log({f'val/{k}': v for k, v in val.items()}, step=iter_num)
             if not eval_only:
-                checkpoint(val)
+                checkpoint(val, lanes)
         clock.restart()  # evaluation time counts neither in the throughput nor in max_time
     if iter_num >= max_iters or out_of_time or eval_only:
         break
     if signals.requested(sys_):  # the last step is complete: save it (no eval) and exit
-        lane_mem_all = all_reduce_sum(lane_mem.to(dev), sys_).cpu()  # each row was filled by one process only
-        signals.stop(iter_num, start_iter, lambda: checkpoint(None), sys_)
+        lanes = gathered_lanes()
+        signals.stop(iter_num, start_iter, lambda: checkpoint(None, lanes), sys_)
 
     # one optimisation step over the global batch; this process takes its share of the micro-batches
     loss_sum = torch.zeros((), device=dev)

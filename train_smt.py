@@ -9,15 +9,15 @@ A Transformer teacher encodes the last Tc tokens into a memory m_t and must pred
 
 Every transition is one step of the RNN from a teacher memory, so training is time-parallel: nothing unrolls.
 The objective itself is encoder.SMTObjective; this script samples windows, steps the optimizer, evaluates, saves.
-With --encoder_type=causal --labels_per_window=L every window gives L transitions from one encoder pass instead of
-one transition from two (README: time-parallel labels); the default is the paper's reference encoder.
+The default teacher is causal: every window gives labels_per_window transitions from one encoder pass, where the
+paper's reference encoder (--encoder_type=reference, config/lm.py) gives one from two (docs/method.md, section 2).
 After SMT, train_dmt.py fine-tunes the RNN alone on its own states (DMT): `python train_smt.py && python train_dmt.py`.
 The RNN's readout and initial memory are not trained here: they are copied from the teacher's decoder and from its
 memory of the empty past (sync_rnn), whenever the RNN is evaluated or saved.
 
-    python train_smt.py                                   # CPU default: config/shakespeare.py
+    python train_smt.py                                   # the CPU recipe: these globals
     python train_smt.py config/lm.py                      # the paper's LM scale, on a GPU
-    python train_smt.py --encoder_type=causal --labels_per_window=64   # 64 labelled transitions per window
+    python train_smt.py --encoder_type=reference --labels_per_window=1 --band=0 --decoded_labels=0 --dyn_labels=0
     torchrun --standalone --nproc_per_node=8 train_smt.py config/lm.py
 """
 import os
@@ -29,92 +29,86 @@ import torch
 import configurator
 from checkpoint import (EXACT_KEYS, StopSignals, check_finite, check_resume_iters, claim_out_dir, resume_from,
                         save_checkpoint)
-from common import (COMPILE_FLAGS, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system, clip_grads,
-                    compile_mode, device_name, lr_at, make_optimizer, micro_steps, peak_flops, rates, raw_module,
-                    set_lr, setup_system, time_is_up, wrap_model)
-from configurator import at_least, between, device_rule, dtype_rule, int_list, one_of, satisfies
+from common import (RNN_RULES, TRAIN_RULES, Logger, Throughput, all_reduce_sum, all_reduce_sums, batch_plan,
+                    cleanup_system, clip_grads, compile_mode, device_name, lr_at, make_optimizer, micro_steps,
+                    peak_flops, rates, raw_module, set_lr, setup_system, time_is_up, wrap_model)
+from configurator import at_least, between, int_list, one_of, satisfies
 from data import data_meta, eval_sequences, load_data, need_tokens, step_generator
 from encoder import (ENCODER_TYPES, SMTObjective, Teacher, TeacherConfig, draw_labels, future_targets, label_valid,
                      memory_plan, smt_flops_per_window, uniformity_indices)
 from metrics import format_drift, format_rnn_report, rnn_report, teacher_window_bits
-from model import BACKBONES, RNN, RNNConfig
+from model import RNN, RNNConfig, cell_memory_tokens
 
 # -----------------------------------------------------------------------------
-# defaults: the paper's reference LM run (docs/method.md); config/shakespeare.py is the CPU-sized default
-out_dir = 'out-smt'
-init_from = 'scratch'  # 'scratch', 'resume' (from out_dir/ckpt.pt) or 'auto' (resume if there is one, else scratch)
+# defaults: the CPU recipe (7 minutes of SMT on 2 cores, then `python train_dmt.py`); config/lm.py is the paper's scale
+out_dir = 'out-shakespeare'
+init_from = 'auto'  # 'scratch', 'resume' (from out_dir/ckpt.pt) or 'auto' (resume if there is one, else scratch)
 overwrite = False  # init_from='scratch' into an out_dir that holds a checkpoint: refused unless True
-allow_changes = False  # a resume with other training settings (EXACT_KEYS below): refused unless True
-eval_interval = 2000
-log_interval = 10
+allow_changes = False  # a resume with other training settings (EXACT below): refused unless True
+eval_interval = 250
+log_interval = 25
 eval_only = False
 wandb_log = False
 wandb_project = 'smt'
 wandb_run_name = 'smt'
 # data
-dataset = 'tinystories'
-batch_size = 128  # windows per micro-step per process
+dataset = 'shakespeare'
+batch_size = 4  # windows per micro-step per process
 gradient_accumulation_steps = 1  # global: divided among DDP processes, so the global batch does not depend on N
 short_ctx_frac = 0.25  # fraction of windows whose past is cut to a uniform length in [0, Tc): see docs/method.md
-encoder_type = 'reference'  # 'reference': bidirectional, two passes per transition (the paper); 'causal': shared
-labels_per_window = 1  # L labelled transitions per window from one causal-encoder pass, 1 <= L <= Tc
-decoded_labels = 0  # causal encoder: the decoder reads this many of a window's labels, drawn at random (0: all)
-dyn_labels = 0  # causal encoder: the RNN regresses this many of a window's transitions, drawn at random (0: all)
-band = 0  # causal encoder: each attention reads at most the last `band` tokens, so a memory is a fixed function of the
-# last n_enc_layer*(band-1)+1 tokens (a stationary teacher, whose labels teach the RNN to forget); 0: the whole window
+# teacher: 'reference' is the paper's bidirectional encoder, one labelled transition per window from two passes;
+# 'causal' labels labels_per_window transitions of a window from one pass (docs/method.md, section 2)
+encoder_type = 'causal'
+labels_per_window = 128  # L labelled transitions per window, 1 <= L <= Tc (the reference encoder: 1)
+decoded_labels = 48  # the decoder reads this many of a window's labels, those with a target in their future first
+# (0: all)
+dyn_labels = 32  # the RNN regresses this many of a window's transitions, drawn at random (0: all)
+band = 64  # each attention reads at most the last `band` tokens (0: the whole window): a memory is then a function
+# of a fixed span of the stream, the teacher's reach (Teacher.reach), so its labels also teach the RNN to forget
 # model
-backbone = 'transformer'
-n_mem = 16
-d_model = 256
-n_head = 8
-n_enc_layer = 8
-n_dec_layer = 4
-n_rnn_layer = 8
-context_len = 256  # Tc
-future_len = 64  # Tf
+backbone = 'transformer'  # the RNN's updater: transformer, mlp, gru, lstm, mingru (model.BACKBONES)
+n_mem = 4  # K memory tokens
+d_model = 128  # their width, and the width of every Transformer
+n_head = 4
+hidden = 0  # the cells (gru, lstm, mingru) sized as users size them: each layer's state width; it sets n_mem (0: off)
+n_enc_layer = 1  # a shallow teacher makes more steps in a short budget
+n_dec_layer = 1  # the decoder, which becomes the RNN's readout
+n_rnn_layer = 2
+context_len = 128  # Tc: the tokens of past a window holds, the encoder's input
+future_len = 8  # Tf: the tokens the decoder predicts from a memory
 # SMT objective
 w_dec = 1.0
-w_next = 1.0  # weight of the decoder's first slot (the next token from the memory alone) against each later slot
 w_rnn_ce = 0.0  # weight of the decoder's next-token CE read from the RNN's one-step memories (0: logged only)
 w_dyn = 0.1
 w_unif = 0.001
-unif_tokens = 512
 # optimizer
-learning_rate = 3e-4
-max_iters = 150000
-max_time = 0.0  # seconds of training (evals excluded) after which the run evaluates, saves and stops; 0: no limit
+learning_rate = 2e-3
+max_iters = 100000  # the time budget ends the run
+max_time = 420.0  # seconds of training (evals excluded) after which the run evaluates, saves and stops; 0: no limit
 weight_decay = 0.01
 beta1 = 0.9
 beta2 = 0.95
 grad_clip = 1.0  # applied separately to the RNN's and to the teacher's gradients; 0 disables
 warmup_frac = 0.01
-lr_decay = 'constant'  # or 'cosine'
+lr_decay = 'cosine'  # 'cosine' anneals over max_time (or max_iters) down to min_lr; or 'constant'
 min_lr = 0.0
 # evaluation: fixed validation windows (teacher, SMT losses) and fixed sequences (the RNN alone)
-eval_windows = 256
-eval_seqs = 32
-eval_seq_len = 1024
+eval_windows = 128
+eval_seqs = 16
+eval_seq_len = 256
 drift_steps = '1,4,16,64,256'  # rollout steps at which eval reports the drift MSE(m^_t, m_t)
 # system
 device = 'auto'
 dtype = 'auto'  # bf16 autocast where the device runs it fast (CUDA, a CPU with AVX512), else float32
 compile = 'auto'  # 'auto' (regional, on CUDA only), 'True' (the whole step), 'False', 'regional' (common.compile_mode)
 seed = 1337
-config = configurator.load(globals(), sys.argv[1:], default_config='config/shakespeare.py')
+config = configurator.load(globals(), sys.argv[1:])
 # -----------------------------------------------------------------------------
+UNIF_TOKENS = 512  # memory tokens the uniformity loss compares (a random subset of the batch's: it is quadratic)
 
 CAUSAL = "needs --encoder_type=causal"
-RULES = {  # every key, checked before any work: 'error: key=value: what is wrong; the fix'
-    'out_dir': satisfies(lambda v, _: v != '', "is empty", "name a folder for the checkpoints"),
-    'init_from': one_of('scratch', 'resume', 'auto'),
-    'eval_interval': at_least(1), 'log_interval': at_least(1),
-    'batch_size': at_least(1), 'gradient_accumulation_steps': at_least(1), 'short_ctx_frac': between(0.0, 1.0),
-    'encoder_type': one_of(*ENCODER_TYPES), 'backbone': one_of(*BACKBONES),
-    'n_mem': at_least(1), 'n_head': at_least(1),
-    'd_model': [at_least(2), satisfies(lambda v, c: v % c['n_head'] == 0 and v // c['n_head'] % 2 == 0,
-                                       "must split into n_head={n_head} heads of an even width (RoPE rotates pairs)",
-                                       "use a multiple of 2 * n_head")],
-    'n_enc_layer': at_least(1), 'n_dec_layer': at_least(1), 'n_rnn_layer': at_least(1),
+RULES = {**TRAIN_RULES, **RNN_RULES,  # every key, checked before any work: 'error: key=value: what is wrong; the fix'
+    'short_ctx_frac': between(0.0, 1.0), 'encoder_type': one_of(*ENCODER_TYPES), 'n_enc_layer': at_least(1),
     'context_len': at_least(1), 'future_len': at_least(1),
     'labels_per_window': [satisfies(lambda v, c: 1 <= v <= c['context_len'],
                                     "must be in [1, context_len={context_len}]",
@@ -134,27 +128,18 @@ RULES = {  # every key, checked before any work: 'error: key=value: what is wron
                              f"{CAUSAL} (it picks among a causal window's transitions)", "add --encoder_type=causal")],
     'band': [at_least(0), satisfies(lambda v, c: v == 0 or c['encoder_type'] == 'causal',
                                     f"{CAUSAL} (0: no band)", "add --encoder_type=causal, or use band=0")],
-    'w_dec': at_least(0.0), 'w_dyn': at_least(0.0), 'w_unif': at_least(0.0), 'w_next': at_least(0.0),
-    'w_rnn_ce': at_least(0.0),
-    'unif_tokens': satisfies(lambda v, c: v >= 2 and c['n_mem'] * c['batch_size'] >= 2,
-                             "the uniformity loss needs at least two memory tokens",
-                             "use unif_tokens >= 2 and n_mem * batch_size >= 2"),
-    'learning_rate': at_least(0.0),
-    'max_iters': [at_least(0), satisfies(lambda v, c: v > 0 or c['eval_only'], "nothing to train",
-                                         "use max_iters >= 1, or --eval_only=True to evaluate")],
-    'max_time': at_least(0.0), 'weight_decay': at_least(0.0), 'beta1': between(0.0, 1.0, hi_open=True),
-    'beta2': between(0.0, 1.0, hi_open=True), 'grad_clip': at_least(0.0), 'warmup_frac': between(0.0, 1.0),
-    'lr_decay': one_of('constant', 'cosine'), 'min_lr': at_least(0.0),
-    'eval_windows': at_least(1), 'eval_seqs': at_least(1), 'eval_seq_len': at_least(1), 'drift_steps': int_list(1),
-    'device': device_rule, 'dtype': dtype_rule, 'compile': one_of(*COMPILE_FLAGS),
+    'w_dec': at_least(0.0), 'w_dyn': at_least(0.0), 'w_unif': at_least(0.0), 'w_rnn_ce': at_least(0.0),
+    'eval_windows': at_least(1), 'drift_steps': int_list(1),
 }
 configurator.check(config, RULES)
+if hidden:
+    n_mem = config['n_mem'] = cell_memory_tokens(backbone, hidden, n_rnn_layer, d_model)
 # a resume must match these (the first that differs is named); DMT from a checkpoint: train_dmt.py
-ARCH_KEYS = ('backbone', 'n_mem', 'd_model', 'n_head', 'n_enc_layer', 'n_dec_layer', 'n_rnn_layer', 'context_len',
+ARCH_KEYS = ('backbone', 'hidden', 'n_mem', 'd_model', 'n_head', 'n_enc_layer', 'n_dec_layer', 'n_rnn_layer', 'context_len',
              'future_len', 'encoder_type', 'band', 'dataset')
 # a resume keeps these too, or it would not continue exactly (refused unless allow_changes=True)
-EXACT = EXACT_KEYS + ('short_ctx_frac', 'labels_per_window', 'decoded_labels', 'dyn_labels', 'w_dec', 'w_next',
-                      'w_rnn_ce', 'w_dyn', 'w_unif', 'unif_tokens')
+EXACT = EXACT_KEYS + ('short_ctx_frac', 'labels_per_window', 'decoded_labels', 'dyn_labels', 'w_dec', 'w_rnn_ce',
+                      'w_dyn', 'w_unif')
 init_from = config['init_from'] = claim_out_dir(out_dir, init_from, overwrite)  # lock; no silent overwrite
 signals = StopSignals(out_dir, init_from == 'resume')  # from here on SIGINT/SIGTERM save the last step and exit
 
@@ -200,7 +185,7 @@ def get_batch(iter_num, index, rows):
     # often as on a window with its whole past (and left out of the loss), so short pasts do not weigh more
     dyn_idx = draw_labels(dyn_labels, torch.ones_like(valid), g)
     mem_idx = memory_plan(labels_per_window, batch_size, dec_idx, dyn_idx) if encoder_type == 'causal' else None
-    unif_idx = uniformity_indices(n_ctx[rows], labels_per_window, n_mem, unif_tokens, g,
+    unif_idx = uniformity_indices(n_ctx[rows], labels_per_window, n_mem, UNIF_TOKENS, g,
                                   None if mem_idx is None else mem_idx[rows])
     n_trans = int((valid if dyn_idx is None else valid.gather(1, dyn_idx))[rows].sum())
     batch = [t if t is None else t[rows] for t in (x, y, n_ctx, dec_idx, dyn_idx, mem_idx)]
@@ -223,14 +208,14 @@ if init_from == 'resume':
     rnn.load_state_dict(ckpt['rnn'])
     iter_num = ckpt['iter_num'] if eval_only else check_resume_iters(ckpt, max_iters, 'max_iters', f"{out_dir}/ckpt.pt",
                                                                           max_time)
-resumed_seconds = ckpt.get('train_seconds', 0.0) if ckpt else 0.0  # a time-budgeted schedule continues where it was
+clock = Throughput(ckpt.get('train_seconds', 0.0) if ckpt else 0.0)  # a time-budgeted schedule continues where it was
 teacher.to(dev)
 rnn.to(dev)
 # SMT trains the teacher and the RNN's embedding and updater; the RNN's readout and initial memory are copies of
 # teacher parts (sync_rnn), frozen so they stay out of the optimizer and out of DDP's gradient buckets
 rnn.m0.requires_grad_(False)
 rnn.readout.requires_grad_(False)
-smt = SMTObjective(teacher, rnn, w_dec, w_dyn, w_unif, labels_per_window, w_next, w_rnn_ce)
+smt = SMTObjective(teacher, rnn, w_dec, w_dyn, w_unif, labels_per_window, w_rnn_ce=w_rnn_ce)
 optimizer = make_optimizer(smt.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
 if ckpt is not None:
     optimizer.load_state_dict(ckpt['optimizer'])
@@ -262,18 +247,20 @@ def evaluate():
     initial memory and from the teacher's memory of the first Tc tokens, and the drift of both rollouts)."""
     smt.eval()
     sync_rnn()
-    sums = torch.zeros(6, dtype=torch.float64)  # dec, dyn, unif, dyn_rel, rnn_ce (each x windows), windows
+    names = ('dec', 'dyn', 'unif', 'dyn_rel', 'rnn_ce')
+    sums = dict.fromkeys(names + ('windows',), 0.0)  # each term x windows, and the windows
     mine = list(range(sys_['rank'], eval_windows, sys_['world_size']))
     for i in range(0, len(mine), batch_size):
         x, y, n_ctx = (v[mine[i:i + batch_size]].to(dev) for v in val_windows)
-        idx = uniformity_indices(n_ctx.cpu(), labels_per_window, n_mem, unif_tokens,
+        idx = uniformity_indices(n_ctx.cpu(), labels_per_window, n_mem, UNIF_TOKENS,
                                  torch.Generator().manual_seed(0)).to(dev)
         with ctx:
             _, terms = smt(x, y, n_ctx, idx)
-        sums[:5] += terms.double().cpu() * x.size(0)
-        sums[5] += x.size(0)
-    s = all_reduce_sum(sums.to(dev), sys_).cpu().tolist()
-    val = dict(dec=s[0] / s[5], dyn=s[1] / s[5], unif=s[2] / s[5], dyn_rel=s[3] / s[5], rnn_ce=s[4] / s[5],
+        for name, t in zip(names, terms.double().cpu().tolist()):
+            sums[name] += t * x.size(0)
+        sums['windows'] += x.size(0)
+    s = all_reduce_sums(sums, sys_)
+    val = dict(**{name: s[name] / s['windows'] for name in names},
                teacher_bits=teacher_window_bits(teacher, val_windows, sys_, ctx, batch_size),
                **rnn_report(rnn, val_x, val_y, sys_, ctx, batch_size, teacher, DRIFT_STEPS))
     smt.train()
@@ -303,8 +290,7 @@ flops_per_iter = rows_per_iter * smt_flops_per_window(teacher_cfg, rnn.step_flop
                                                      dyn_labels)
 peak = peak_flops(dev)
 start_iter = iter_num
-clock = Throughput()
-clock.train_seconds = resumed_seconds
+clock.restart()  # the steps' time counts from here
 while True:
     out_of_time = time_is_up(max_time, clock, sys_)
     milestone = iter_num % eval_interval == 0 or iter_num == max_iters or out_of_time

@@ -11,6 +11,7 @@ eval_interval = 250
 log_interval = 25
 batch_size = 4  # images a step
 encoder_type = 'causal'
+band = 0  # no band: the memory at pixel t is of the whole image so far
 context_len = 785
 labels_per_window = 785  # every pixel's transition is a label, from the empty past's on
 dyn_labels = 32  # the RNN regresses 32 of an image's transitions

@@ -6,10 +6,12 @@
 # (compare.py --task sets all three).
 out_dir = 'out-probe'
 dataset = 'synthetic:copy:64'
+init_from = 'scratch'
 eval_interval = 500
 log_interval = 25
 batch_size = 8  # episodes a step; with 8 decoded and 8 regressed labels, several times the steps a second of 16 / 16 / 32
 encoder_type = 'causal'
+band = 0  # no band: the memory is of the whole episode so far
 labels_per_window = 65
 decoded_labels = 8  # the decoder reads 8 labels an episode, those with a target in their window first
 dyn_labels = 8  # the RNN regresses 8 of its transitions; the encoder computes only the 24 memories these read
@@ -25,6 +27,7 @@ w_unif = 0.1  # 100x the text default: a target every few tokens, or one an epis
 # apart; at 0.001 it collapsed within 100 steps (retrieval:32: L_dyn 1e-5, L_unif -0.001; at 0.1: 0.027, -3.07)
 learning_rate = 2e-3
 max_iters = 2000
+max_time = 0.0  # the iterations end the run
 lr_decay = 'cosine'
 eval_windows = 128
 eval_seqs = 128  # whole episodes, run by the RNN alone from its initial memory (eval_seq_len is not used)

@@ -1,6 +1,8 @@
 # BPTT on a synthetic probe with the RNN of config/probe.py: whole episodes (block_size is not used by episodes).
 out_dir = 'out-probe-bptt'
 dataset = 'synthetic:copy:64'
+init_from = 'scratch'
+stateful = False  # episodes are read whole, each from the initial memory
 eval_interval = 500
 log_interval = 25
 batch_size = 32
@@ -11,6 +13,7 @@ n_dec_layer = 1
 n_rnn_layer = 2
 learning_rate = 2e-3
 max_iters = 2000
+max_time = 0.0  # the iterations end the run
 lr_decay = 'cosine'
 eval_seqs = 128
 dtype = 'float32'  # BPTT trains worse in bf16 autocast (docs/results.md)

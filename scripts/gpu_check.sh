@@ -52,7 +52,7 @@ if [ "${1:-}" = quality ]; then
     step smt 130 python3 train_smt.py $R --out_dir="$OUT/smt" --max_time=$SMT_S --batch_size=32 --log_interval=100
     step dmt 70 python3 train_dmt.py $R --init_from="$OUT/smt/ckpt.pt" --out_dir="$OUT/dmt" --max_time=$DMT_S \
         --batch_size=64 --log_interval=10
-    step bptt 150 python3 train_bptt.py config/shakespeare_bptt.py $R --out_dir="$OUT/bptt" --max_time=$ALL_S \
+    step bptt 150 python3 train_bptt.py $R --out_dir="$OUT/bptt" --max_time=$ALL_S \
         --batch_size=256 --log_interval=25
     step lstm 100 python3 train_bptt.py config/shakespeare_lstm.py $R --out_dir="$OUT/lstm" --max_time=$ALL_S \
         --batch_size=256 --log_interval=25

@@ -109,7 +109,7 @@ def test_need_tokens_names_the_split_and_the_key():
 @pytest.mark.parametrize('fast', [True, False])
 def test_bf16_on_a_cpu_autocasts_and_warns_where_it_would_be_slow(fast, monkeypatch, capsys):
     """bf16 on the CPU: the step autocasts to bf16, and a CPU without fast bf16 matrix products says it would be slower
-    than float32 (the run goes on); 'auto' (config/shakespeare.py) takes bf16 only where it is fast."""
+    than float32 (the run goes on); 'auto' (train_smt.py's default) takes bf16 only where it is fast."""
     import common
     monkeypatch.setattr(common, 'cpu_has_fast_bf16', lambda: fast)
     sys_ = common.setup_system('cpu', 'bfloat16', 0)

@@ -1,4 +1,6 @@
 """The checked config loader: typos and wrong types fail with a clear message."""
+import os
+
 import pytest
 
 import configurator
@@ -18,11 +20,19 @@ def test_overrides_and_int_for_float(tmp_path):
     assert type(g['learning_rate']) is float
 
 
-def test_default_config_used_only_without_a_file(tmp_path):
-    f = tmp_path / 'd.py'
-    f.write_text("batch_size = 2\n")
-    assert configurator.load(defaults(), ['--dataset=x'], default_config=str(f))['batch_size'] == 2
-    assert configurator.load(defaults(), [str(f), '--batch_size=5'], default_config='missing.py')['batch_size'] == 5
+def test_defaults_of_reads_a_scripts_settings_as_it_runs_them(tmp_path):
+    """defaults_of gives the literal settings above a script's load() call, the same that load() itself collects:
+    what the script runs with no config file."""
+    for script in ('train_smt.py', 'train_bptt.py', 'train_dmt.py', 'eval.py', 'sample.py'):
+        src = open(os.path.join(configurator.REPO, script)).read()
+        head = src[:src.index('config = configurator.load(')]
+        g = {}
+        exec(compile(head, script, 'exec'), g)
+        assert configurator.defaults_of(script) == {k: v for k, v in g.items() if configurator.is_setting(k, v)}
+    f = tmp_path / 's.py'
+    f.write_text("a = 1\nb = 'x'  # a comment\nc = [1]\n_d = 2\nCONST = 3\nconfig = configurator.load(globals(), [])\n"
+                 "e = 5\n")
+    assert configurator.defaults_of(str(f)) == {'a': 1, 'b': 'x'}
 
 
 @pytest.mark.parametrize('argv, message', [

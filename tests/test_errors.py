@@ -286,11 +286,11 @@ def test_lock_refuses_a_live_run_and_takes_over_a_dead_one(tiny_data, tiny_ckpt,
 
 
 def test_second_default_run_resumes_and_overwrite_starts_over(tiny_data, tmp_path):
-    """config/shakespeare.py (what `python train_smt.py` loads) sets init_from='auto': a second run continues the
-    first one's checkpoint; --overwrite=True starts over."""
-    args = ['train_smt.py', 'config/shakespeare.py', f'--dataset={tiny_data}', f'--out_dir={tmp_path}',
+    """`python train_smt.py` runs with init_from='auto': a second run continues the first one's checkpoint;
+    --overwrite=True starts over."""
+    args = ['train_smt.py', f'--dataset={tiny_data}', f'--out_dir={tmp_path}',
             '--max_iters=3', '--eval_interval=3', '--max_time=0', '--labels_per_window=8', '--decoded_labels=4', '--dyn_labels=4',
-            '--band=4'] + [a for a in TINY if a.startswith('--')]  # the recipe's config, tiny
+            '--band=4'] + [a for a in TINY if a.startswith('--')]  # the recipe, tiny
     run(args)
     p = run(args)
     assert 'resuming from iter 3' in p.stdout and 'nothing to train' in p.stdout

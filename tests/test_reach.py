@@ -7,20 +7,20 @@ import torch
 import torch.nn.functional as F
 
 from conftest import causal_models
-from configurator import REPO
+import configurator
 from data.stream import TokenStream
 from encoder import (SMTObjective, Teacher, TeacherConfig, draw_labels, future_targets, memory_plan,
                      uniformity_indices)
 
 # each config's teacher and the reach its comment states: tokens (bytes, pixels, episode tokens) it must hold
-STATED = {'config/shakespeare.py': 64, 'config/shakespeare_long.py': 256, 'config/fashion_mnist.py': 784,
+STATED = {'': 64, 'config/shakespeare_long.py': 256, 'config/fashion_mnist.py': 784,
           'config/probe.py': 64}
 
 
 def config_teacher(path):
-    """The config's teacher at a tiny width: the reach depends on its layers, band and context only."""
-    cfg = {'band': 0}  # train_smt.py's default; every config sets the other keys read here
-    exec(open(f"{REPO}/{path}").read(), {}, cfg)
+    """The config's teacher ('': train_smt.py's defaults) at a tiny width: the reach depends on its layers, band
+    and context only."""
+    cfg = configurator.load(configurator.defaults_of('train_smt.py'), [path] if path else [])
     Tc, band = cfg['context_len'], cfg['band']
     torch.manual_seed(0)
     return Teacher(TeacherConfig(vocab_size=16, n_mem=2, d_model=16, n_head=2, encoder_type=cfg['encoder_type'],
