@@ -56,7 +56,7 @@ RNN_RULES = {
 
 def cpu_has_fast_bf16():
     """PyTorch's own check that oneDNN has fast bf16 matrix products on this CPU (AVX512 or newer): there bf16 autocast
-    makes the small configs' SMT steps faster (docs/results.md); without it bf16 is emulated and slower than float32."""
+    makes the small configs' SMT steps faster; without it bf16 is emulated and slower than float32."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):

@@ -3,7 +3,7 @@ The comparison table: every backbone x method (SMT, BPTT) trained under the same
 each checkpoint judged by the same ruler (eval.py on the same held-out sequences), written as a markdown table and a
 JSON file. Optionally sweeps one config key over values, passed to every run (a row per value and backbone).
 
-    OMP_NUM_THREADS=1 python compare.py --max_time=480 --eval_L=1024   # README's cells (made at dmt_frac=0.25)
+    OMP_NUM_THREADS=1 python compare.py --max_time=480 --eval_L=1024   # the recipe against BPTT, 8 min a cell
     python compare.py --max_time=5 --backbones=gru,mingru            # a smoke test
     python compare.py --sweep=n_mem:2,4,8 --max_time=300             # one key over values
     python compare.py --sweep=context_len/block_size:64,128          # a key named differently in SMT / BPTT

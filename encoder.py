@@ -31,6 +31,12 @@ class TeacherConfig:
     max_pos: int = 1024
 
 
+def rope_len(context_len, n_mem, future_len):
+    """The RoPE table's length for a teacher and its RNN: it covers a window (Tc + K), the decoder (K + Tf - 1), and
+    at least 512 positions, so that the spans in which Teacher.memory labels a long stream are long."""
+    return max(512, context_len + n_mem + future_len)
+
+
 class Teacher(nn.Module):
     regions = ('register_attention',)  # what model.compile_regions compiles here (besides the blocks)
 
@@ -124,9 +130,6 @@ class Teacher(nn.Module):
         y_reg = (probs[..., T:] @ v[:, :, T:].unflatten(2, (G, K))).flatten(2, 3)
         return probs[..., :T].flatten(2, 3) @ v[:, :, :T] + y_reg
 
-    def encode(self, ctx, n_ctx):
-        return to_state(self.encode_raw(ctx, n_ctx), self.cfg.backbone)
-
     def reach(self):
         """How many of the last tokens a memory depends on: n_enc_layer*(band-1)+1 for the banded causal encoder (each
         layer reads band-1 tokens further back); otherwise a memory is defined on a window of the last Tc tokens
@@ -137,27 +140,51 @@ class Teacher(nn.Module):
 
     def shared_passes(self, length):
         """Whether the memories at every present of a sequence of `length` tokens, read from its first token, come
-        from shared passes (encode_stream): the causal encoder's, when they are stationary (a band), or when every
-        one's window starts at the sequence's first token (length <= Tc: whole episodes and images)."""
+        from shared passes: the causal encoder's, when they are stationary (a band), or when every one's window
+        starts at the sequence's first token (length <= Tc: whole episodes and images)."""
         return self.cfg.encoder_type == 'causal' and (self.cfg.band > 0 or length <= self.cfg.context_len)
 
-    def encode_past(self, x, present):
+    # -------------------------------------------------------------------------
+    # the interface: every consumer asks the teacher for memories through one of these two methods
+
+    def memory(self, x, present):
         """The memory of the past up to x[b, present] (inclusive) of each row of x (B, T): its last reach() tokens,
         left-padded where fewer exist (present = -1: the empty past). present: an int, or (B,) or (B, J) indices;
-        returns (B, K, d) or (B, J, K, d). The one way every caller (SMT's labels are its batched form, DMT labels,
-        drift, eval, sampling) asks the teacher for the memory of a stretch of a sequence that starts at x[:, 0]."""
-        Tc = self.cfg.context_len
+        returns (B, K, d) or (B, J, K, d). How DMT's labels, drift, evaluation and sampling read the teacher: from
+        shared passes where shared_passes(T), else one encoder pass per memory."""
         present = torch.as_tensor(present, device=x.device)
         present = present.expand(x.size(0)) if present.dim() == 0 else present
+        flat = present.reshape(x.size(0), -1)
         if self.shared_passes(x.size(1)):
-            return self.encode_stream(x, present.reshape(x.size(0), -1)).view(*present.shape, self.cfg.n_mem, -1)
-        idx = present.reshape(x.size(0), -1, 1) + 1 + torch.arange(Tc, device=x.device)  # into x padded by Tc
-        pasts = F.pad(x, (Tc, 0)).gather(1, idx.flatten(1)).view(-1, Tc)
-        m = self.encode(pasts, torch.clamp(present + 1, 0, Tc).flatten())
-        return m.view(*present.shape, *m.shape[1:])
+            m = self._from_passes(x, flat)
+        else:
+            m = self._windows(x, torch.zeros_like(flat[:, 0]), flat)
+        return m.view(*present.shape, self.cfg.n_mem, -1)
 
-    def encode_stream(self, x, present):
-        """encode_past from shared passes (shared_passes): the memories asked for (any row's) from passes
+    def window_memories(self, ctx, start, positions):
+        """The labels of a training window ctx (B, T) whose real past begins at index start[b] (0 <= start <= T): the
+        memory at each label position p, positions (G,) for every row or (B, G) a row's own. Returns (B, G, K, d).
+        causal: the memory of ctx[start..p] (the empty past where p < start), every label from one shared pass
+        (encode_labels_raw). reference: the memory of the last Tc tokens of it, one bidirectional pass a label (SMT's
+        m_t and the window slid by one)."""
+        if self.cfg.encoder_type == 'causal':
+            return to_state(self.encode_labels_raw(ctx, start, positions=positions), self.cfg.backbone)
+        return self._windows(ctx, start, positions)
+
+    # -------------------------------------------------------------------------
+
+    def _windows(self, x, start, positions):
+        """One encoder pass per memory: for each row b and position p (positions (G,) or (B, G)), the last Tc tokens
+        of x[b, start[b]..p] as one window of encode_raw, left-padded. Returns (B, G, K, d)."""
+        B, Tc = x.size(0), self.cfg.context_len
+        p = positions.expand(B, -1) if positions.dim() == 1 else positions
+        idx = p[..., None] + 1 + torch.arange(Tc, device=x.device)  # into x padded by Tc on the left
+        pasts = F.pad(x, (Tc, 0)).gather(1, idx.flatten(1)).view(-1, Tc)
+        n = torch.clamp(p + 1 - start[:, None], 0, Tc).flatten()
+        return to_state(self.encode_raw(pasts, n), self.cfg.backbone).view(B, p.size(1), self.cfg.n_mem, -1)
+
+    def _from_passes(self, x, present):
+        """memory() from shared passes (shared_passes): the memories asked for (any row's) from passes
         (encode_labels_raw) over spans of x, each span's window holding every token its memories depend on (the last
         reach() tokens, or all from x[:, 0]), so a stream of any length fits the RoPE table.
         x (B, T), present (B, J) in [-1, T). Returns (B, J, K, d)."""
@@ -178,9 +205,6 @@ class Teacher(nn.Module):
             a = b
         ms = torch.cat(out, dim=1)  # (B, len(want), K, d)
         return to_state(take(ms, torch.searchsorted(want, present + 1)), self.cfg.backbone)
-
-    def encode_labels(self, ctx, start, positions):
-        return to_state(self.encode_labels_raw(ctx, start, positions=positions), self.cfg.backbone)
 
     def decode(self, m, future_x):
         """m: (B, K, d); future_x: (B, Tf-1) the inputs after x_t. Returns logits (B, Tf, V) for y_t .. y_{t+Tf-1}."""
@@ -277,56 +301,40 @@ class SMTObjective(nn.Module):
     teacher's memory: nothing unrolls.
 
     labels_per_window = L (causal encoder only): the L timesteps t = Tc-L .. Tc-1 of each window are labelled from
-    one encoder pass (Teacher.encode_labels): L+1 memories m_{Tc-L} .. m_{Tc} of the window's growing prefixes,
+    one encoder pass (Teacher.window_memories): L+1 memories m_{Tc-L} .. m_{Tc} of the window's growing prefixes,
     L transitions for L_dyn, L decoder windows for L_dec, all L memories for L_unif. Losses average over the real
     labels (label_valid). The causal encoder's m_{t+1} is the past up to x_{t+1} from the same window start (one
     token longer), where the reference slides its window by one."""
 
-    def __init__(self, teacher, rnn, w_dec=1.0, w_dyn=0.1, w_unif=0.001, labels_per_window=1, w_next=1.0,
-                 w_rnn_ce=0.0):
+    def __init__(self, teacher, rnn, w_dec=1.0, w_dyn=0.1, w_unif=0.001, labels_per_window=1, w_rnn_ce=0.0):
         super().__init__()
         if labels_per_window != 1 and teacher.cfg.encoder_type != 'causal':
             raise ValueError("labels_per_window > 1 needs encoder_type='causal'")
         assert 1 <= labels_per_window <= teacher.cfg.context_len
         self.teacher, self.rnn = teacher, rnn
-        self.w_dec, self.w_dyn, self.w_unif, self.w_next, self.w_rnn_ce = w_dec, w_dyn, w_unif, w_next, w_rnn_ce
+        self.w_dec, self.w_dyn, self.w_unif, self.w_rnn_ce = w_dec, w_dyn, w_unif, w_rnn_ce
         self.labels = labels_per_window
 
     def forward(self, x, y, n_ctx, unif_idx, dec_idx=None, dyn_idx=None, mem_idx=None):
         """x, y (B, Tc+Tf): a window of inputs and their next-token targets (-1: ignored), with the present x_t at
         index Tc-1: the past x_{t-Tc+1..t}, then x_{t+1..}. n_ctx (B,): how much of the past is real (its last
-        n_ctx[b] tokens); unif_idx: which of the B*L*K labelled memory tokens enter the uniformity loss
+        n_ctx[b] tokens); unif_idx: which of the labelled memory tokens enter the uniformity loss
         (uniformity_indices). Returns the weighted loss and its terms (dec, dyn, unif, dyn_rel, rnn_ce), detached, for
         logging: dyn_rel = L_dyn / mean square of the target memory, which a teacher cannot lower by shrinking its
         memories; rnn_ce = the decoder's next-token CE read from the RNN's one-step memory f(m_t, x_{t+1}) (what the
-        RNN's readout will see), in the loss with weight w_rnn_ce (0: a diagnostic only)."""
-        if self.teacher.cfg.encoder_type == 'causal':
-            return self.forward_labels(x, y, n_ctx, unif_idx, dec_idx, dyn_idx, mem_idx)
-        Tc, Tf, K = self.teacher.cfg.context_len, self.teacher.cfg.future_len, self.teacher.cfg.n_mem
-        m_t = self.teacher.encode(x[:, :Tc], n_ctx)
-        # the same window slid by one: the past now ends at x_{t+1} (and grows by one if it was short)
-        m_next = self.teacher.encode(x[:, 1:Tc + 1], torch.clamp(n_ctx + 1, max=Tc))
-        logits = self.teacher.decode(m_t, x[:, Tc:Tc + Tf - 1])  # predicts y_t .. y_{t+Tf-1}
-        l_dec = self.dec_loss(logits, y[:, Tc - 1:Tc - 1 + Tf])
-        m_pred = self.rnn.step(m_t, x[:, Tc])
-        l_dyn = F.mse_loss(m_pred.float(), m_next.float())
-        l_unif = uniformity_loss(m_t[unif_idx // K, unif_idx % K])
-        return self.combine(l_dec, l_dyn, l_unif, l_dyn.detach() / m_next.detach().float().pow(2).mean(),
-                            self.rnn_ce(m_pred, y[:, Tc]))
-
-    def forward_labels(self, x, y, n_ctx, unif_idx, dec_idx=None, dyn_idx=None, mem_idx=None):
-        """dec_idx (B, D): which of each window's L labels the decoder reads (D <= L; None: all). The decoder costs
+        RNN's readout will see), in the loss with weight w_rnn_ce (0: a diagnostic only).
+        dec_idx (B, D): which of each window's L labels the decoder reads (D <= L; None: all). The decoder costs
         K + Tf - 1 tokens a label, several times the encoder's and the RNN's share, so decoding a subset buys
         more labelled transitions per second. dyn_idx (B, R): likewise, which of the L transitions the RNN regresses
         (None: all); neighbouring transitions of a window are much alike, and with a cheap teacher the RNN's step is
         the larger share. mem_idx (B, N): which of the window's L + 1 memories the encoder computes (memory_plan;
         None: all), unif_idx then indexing their tokens (uniformity_indices with the plan). rnn_ce reads the RNN's
-        one-step memories at the decoded labels, or at the regressed ones when they are a subset."""
+        one-step memories of the regressed transitions."""
         Tc, Tf, L, K = self.teacher.cfg.context_len, self.teacher.cfg.future_len, self.labels, self.teacher.cfg.n_mem
         B, dev = x.size(0), x.device
         every = torch.arange(L, device=dev).expand(B, -1).contiguous()
         plan = torch.arange(L + 1, device=dev).expand(B, -1).contiguous() if mem_idx is None else mem_idx
-        ms = self.teacher.encode_labels(x[:, :Tc + 1], Tc - n_ctx, Tc - L + plan)  # (B, N, K, d)
+        ms = self.teacher.window_memories(x[:, :Tc + 1], Tc - n_ctx, Tc - L + plan)  # (B, N, K, d)
         valid = label_valid(n_ctx, L)  # (B, L)
 
         def memories(j):  # the memories j (B, R) of the window (label j's m_t), from the computed ones
@@ -350,15 +358,8 @@ class SMTObjective(nn.Module):
         l_dyn = (err * w).sum() / w.sum()
         l_unif = uniformity_loss((ms if mem_idx is not None else ms[:, :-1]).reshape(-1, ms.size(-1))[unif_idx])
         target_sq = (m_next.detach().float().pow(2).mean(dim=(-2, -1)).flatten() * w).sum() / w.sum()
-        # the RNN's next-token CE from its one-step memories, at the decoded labels (it costs a decoder pass) or at
-        # the regressed subset
-        m_pred = m_pred.view(B, R, K, -1)
-        if dyn_idx is None and dec_idx is not None:
-            m_pred = take(m_pred, dec_idx)
-        p_ce, valid_ce = (p_dec, valid_dec) if dyn_idx is None else (p_dyn, valid_dyn)
-        next_y = torch.where(valid_ce, y.gather(1, p_ce + 1), -1)  # the target after x_{p+1}
-        return self.combine(l_dec, l_dyn, l_unif, l_dyn.detach() / target_sq,
-                            self.rnn_ce(m_pred.flatten(0, 1), next_y.flatten()))
+        next_y = torch.where(valid_dyn, y.gather(1, p_dyn + 1), -1)  # the target after x_{p+1}
+        return self.combine(l_dec, l_dyn, l_unif, l_dyn.detach() / target_sq, self.rnn_ce(m_pred, next_y.flatten()))
 
     def rnn_ce(self, m_pred, targets):
         """The decoder's next-token CE (its first slot) read from the RNN's one-step memories m_pred (N, K, d). With
@@ -370,17 +371,9 @@ class SMTObjective(nn.Module):
             return nll / (targets >= 0).sum().clamp(min=1)  # 0, not nan, when no target is real (sparse tasks)
 
     def dec_loss(self, logits, targets):
-        """L_dec: the decoder's CE over its Tf slots, logits (N, Tf, V), targets (N, Tf), -1 ignored. Slot 0 predicts
-        the next token from the memory alone, exactly what the RNN's readout will do; the later slots also read the
-        future inputs, so they lean on the memory less. w_next weighs slot 0 against each later slot (1: all equal,
-        the paper's mean)."""
-        if self.w_next == 1.0:
-            return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-1)
-        ce = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-1, reduction='none')
-        w = torch.ones(targets.size(1), device=targets.device)
-        w[0] = self.w_next
-        w = w * (targets >= 0)
-        return (ce.view(targets.shape) * w).sum() / w.sum()
+        """L_dec: the decoder's mean CE over its Tf slots, logits (N, Tf, V), targets (N, Tf), -1 ignored. Slot 0
+        predicts the next token from the memory alone, exactly what the RNN's readout will do."""
+        return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-1)
 
     def combine(self, l_dec, l_dyn, l_unif, dyn_rel, rnn_ce):
         loss = self.w_dec * l_dec + self.w_dyn * l_dyn + self.w_unif * l_unif
@@ -394,7 +387,7 @@ def smt_flops_per_window(cfg, step_flops, labels_per_window=1, decoded_labels=0,
     checked against torch's FlopCounterMode in tests/test_compile.py. The encoder; per decoded label one decoder pass
     over K + Tf - 1 tokens and its vocabulary head on Tf slots; one RNN step (step_flops: RNN.step_flops) per
     regressed transition (0: every label); and the rnn_ce diagnostic, a forward decoder pass (a third of a training
-    pass) over the K tokens of each one-step memory it reads, with one head slot. The readout is not trained by SMT.
+    pass) over the K tokens of each regressed one-step memory, with one head slot. The readout is not trained by SMT.
     reference: two full encoder passes over Tc + K tokens. causal: one pass over Tc + 1 context tokens (causal
     attention, half the scores) plus a group of K registers for each memory computed (memory_plan), each reading on
     average the context up to its label; only the unmasked query-key pairs count, though attention kernels may compute masked ones too."""
@@ -407,12 +400,12 @@ def smt_flops_per_window(cfg, step_flops, labels_per_window=1, decoded_labels=0,
     D, R = decoded_labels or L, dyn_labels or L
     sparse = planned and decoded_labels and dyn_labels and D + 2 * R < L + 1
     N = D + 2 * R if sparse else L + 1  # the memories the encoder computes (memory_plan; planned=False: every one)
-    return encoder_flops(cfg, Tc + 1, N) + D * decode + R * step_flops + (R if dyn_labels else D) * rnn_ce
+    return encoder_flops(cfg, Tc + 1, N) + D * decode + R * (step_flops + rnn_ce)
 
 
 def encoder_flops(cfg, T, G):
     """Training FLOPs (forward + backward) of one causal-encoder pass over T context tokens labelling the last G of
-    them (Teacher.encode_labels): the linear layers over T + G*K tokens; causal attention over the context (half
+    them (Teacher.window_memories): the linear layers over T + G*K tokens; causal attention over the context (half
     the scores), and each group of K registers reading on average the context up to its label."""
     n, d, K = cfg.n_enc_layer, cfg.d_model, cfg.n_mem
     scores = T ** 2 / 2 + G * K * (T - (G - 1) / 2 + K)  # query-key pairs that are not masked

@@ -56,7 +56,7 @@ def encoder_memories(teacher, x, ctx, batch_size=16):
     device: the seed of the reference protocol, where the encoder starts the RNN."""
     Tc, device = teacher.cfg.context_len, next(teacher.parameters()).device
     with ctx:
-        return torch.cat([teacher.encode_past(x[i:i + batch_size].to(device), Tc - 1)
+        return torch.cat([teacher.memory(x[i:i + batch_size].to(device), Tc - 1)
                           for i in range(0, x.size(0), batch_size)])
 
 
@@ -77,7 +77,7 @@ def memory_drift(rnn, teacher, x, ctx, from_encoder, steps, batch_size=16):
             m = encoder_memories(teacher, xb, ctx, b) if from_encoder else rnn.initial_memory(b)
             ms = rnn.run(m, xb[:, off:off + max(steps)])
             present = torch.tensor([off + s - 1 for s in steps], device=device)  # the present after s steps
-            labels = teacher.encode_past(xb, present.expand(b, -1))  # (b, S, K, d): the past up to each present
+            labels = teacher.memory(xb, present.expand(b, -1))  # (b, S, K, d): the past up to each present
             err = (ms[:, [s - 1 for s in steps]].float() - labels.float()).pow(2).mean(dim=(-2, -1))
             total += err.sum(0).double().cpu()
     return {s: (total[k] / x.size(0)).item() for k, s in enumerate(steps)}
@@ -86,40 +86,23 @@ def memory_drift(rnn, teacher, x, ctx, from_encoder, steps, batch_size=16):
 @torch.no_grad()
 def teacher_nll(teacher, x, y, ctx, every=1, batch_size=256, progress=None):
     """The teacher's next-token NLL (nats) at every `every`-th position t of x (N, L): the decoder's first output
-    from the memory of the last Tc tokens up to x_t (each position costs a full encoder pass). Returns the NLL and
-    the targets (N * L/every,), flattened sequence by sequence; the NLL is 0 where the target is -1. progress: a
-    common.Progress fed with the positions done."""
+    from the teacher's memory of the past up to x_t (Teacher.memory), batch_size memories a call. Returns the NLL
+    and the targets (N * L/every,), flattened sequence by sequence; the NLL is 0 where the target is -1. progress:
+    a common.Progress fed with the positions done."""
     N, L = x.shape
     device = next(teacher.parameters()).device
-    present = torch.arange(0, L, every)
-    if teacher.shared_passes(L):  # whole sequences labelled from shared passes (Teacher.encode_stream), a few at once
-        t_y, out, per = y[:, ::every], [], max(1, batch_size // len(present))
-        for i in range(0, N, per):
-            xs = x[i:i + per].to(device)
-            with ctx:
-                m = teacher.encode_past(xs, present.to(device).expand(xs.size(0), -1)).flatten(0, 1)
-                logits = teacher.decode(m, m.new_zeros(m.size(0), 0, dtype=torch.long))[:, 0]
-            out.append(F.cross_entropy(logits.float(), t_y[i:i + per].flatten().to(device), ignore_index=-1,
-                                       reduction='none').cpu())
-            if progress is not None:
-                progress.update(xs.size(0) * len(present))
-        return torch.cat(out), t_y.flatten()
-    seq, pos = torch.arange(N).repeat_interleave(len(present)), present.repeat(N)
-    t_y = y[:, ::every].flatten()
-    nll = torch.zeros(len(t_y))
-    todo = (t_y >= 0).nonzero()[:, 0]  # an encoder pass per position: only where there is a target (probes: few)
-    if progress is not None:
-        progress.update(len(t_y) - len(todo))
-    for i in range(0, len(todo), batch_size):
-        j = todo[i:i + batch_size]
-        xs, ps = x[seq[j]].to(device), pos[j].to(device)
+    present = torch.arange(0, L, every, device=device)
+    t_y, out, per = y[:, ::every], [], max(1, batch_size // len(present))
+    for i in range(0, N, per):
+        xs = x[i:i + per].to(device)
         with ctx:
-            m = teacher.encode_past(xs, ps)
+            m = teacher.memory(xs, present.expand(xs.size(0), -1)).flatten(0, 1)
             logits = teacher.decode(m, m.new_zeros(m.size(0), 0, dtype=torch.long))[:, 0]
-        nll[j] = F.cross_entropy(logits.float(), t_y[j].to(device), reduction='none').cpu()
+        out.append(F.cross_entropy(logits.float(), t_y[i:i + per].flatten().to(device), ignore_index=-1,
+                                   reduction='none').cpu())
         if progress is not None:
-            progress.update(len(j))
-    return nll, t_y
+            progress.update(xs.size(0) * len(present))
+    return torch.cat(out), t_y.flatten()
 
 
 @torch.no_grad()
@@ -135,10 +118,7 @@ def teacher_window_bits(teacher, windows, sys_, ctx, batch_size):
         x, y, n_ctx = (v[mine[i:i + batch_size]].to(device) for v in windows)
         p = Tc - 1 - (y[:, :Tc] >= 0).flip(1).int().argmax(1)  # the last input with a target (none: the present)
         with ctx:
-            if teacher.cfg.encoder_type == 'causal':
-                m = teacher.encode_labels(x[:, :Tc], Tc - n_ctx, p[:, None])[:, 0]
-            else:  # a stream's every window has its target at the present
-                m = teacher.encode(x[:, :Tc], n_ctx)
+            m = teacher.window_memories(x[:, :Tc], Tc - n_ctx, p[:, None])[:, 0]
             logits = teacher.decode(m, x[:, :0])
         target = y.gather(1, p[:, None])[:, 0]
         sums[0] += F.cross_entropy(logits[:, 0].float(), target, ignore_index=-1, reduction='sum').double().cpu()

@@ -6,7 +6,7 @@ The memory m is a (B, K, d) tensor: K memory tokens of width d. The RNN is
 with one `step` used by every trainer, by evaluation and by sampling. `run` applies `step` along a sequence;
 a backbone may override it with a faster path, which must equal repeated `step` (tests/test_backbones.py).
 `run_logits` reads a sequence's logits and its last memory, computing at every step only what the readout reads.
-(About 500 lines, over the ~350 the other files keep to: the five backbones stay side by side in one file, with the
+(Longer than the other files: the five backbones stay side by side in one file, with the
 memory format they share, so that they read as variations of one thing.)
 """
 from dataclasses import dataclass
@@ -485,7 +485,7 @@ def compile_regions(module, **compile_kw):
     halves, everything but the attention call, whose masks differ from caller to caller; the teacher's register
     attention; a non-Transformer updater's step). Blocks of one shape share one compiled graph (Dynamo treats their
     weights as inputs), so compile time does not grow with depth, where compiling a whole SMT step compiles every
-    layer of every stack again (over 110 s at the reference sizes on an H200, against 25 s; docs/results.md)."""
+    layer of every stack again."""
     for m in module.modules():
         for name in getattr(m, 'regions', ()):
             setattr(m, name, torch.compile(getattr(m, name), **compile_kw))

@@ -109,7 +109,7 @@ def read(x):
     """The memory after reading x (B, T): by the RNN alone from its initial memory, or (seed_with_encoder, the
     reference protocol) by the teacher encoding the last Tc tokens."""
     if seed_with_encoder:
-        return teacher.encode_past(x, x.size(1) - 1)
+        return teacher.memory(x, x.size(1) - 1)
     m = rnn.initial_memory(x.size(0))
     return rnn.run(m, x)[:, -1] if x.size(1) else m  # the RNN reads the prompt on its own
 

@@ -186,7 +186,7 @@ def rollout_targets(x, y, first, label_steps):
     before x[first] (first = 0: the RNN's initial memory, which is the teacher's memory of the empty past). The
     label after rollout step j is the teacher's memory of the past up to that input; one call asks for them all."""
     pos = first[:, None] + torch.arange(Td, device=dev)  # (B, Td): the present after each step
-    memories = teacher.encode_past(x, torch.cat([first[:, None] - 1, pos[:, label_steps]], dim=1))  # (B, 1 + J, K, d)
+    memories = teacher.memory(x, torch.cat([first[:, None] - 1, pos[:, label_steps]], dim=1))  # (B, 1 + J, K, d)
     m_start = torch.where((first > 0)[:, None, None], memories[:, 0], rnn.initial_memory(x.size(0)))
     return m_start, x.gather(1, pos), y.gather(1, pos), label_steps, memories[:, 1:]
 

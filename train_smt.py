@@ -35,7 +35,7 @@ from common import (RNN_RULES, TRAIN_RULES, Logger, Throughput, all_reduce_sum, 
 from configurator import at_least, between, int_list, one_of, satisfies
 from data import data_meta, eval_sequences, load_data, need_tokens, step_generator
 from encoder import (ENCODER_TYPES, SMTObjective, Teacher, TeacherConfig, draw_labels, future_targets, label_valid,
-                     memory_plan, smt_flops_per_window, uniformity_indices)
+                     memory_plan, rope_len, smt_flops_per_window, uniformity_indices)
 from metrics import format_drift, format_rnn_report, rnn_report, teacher_window_bits
 from model import RNN, RNNConfig, cell_memory_tokens
 
@@ -160,15 +160,12 @@ except ValueError as e:
     configurator.fail(str(e))
 vocab_size = data.vocab_size
 
-# max_pos: the RoPE tables cover the decoder (K + Tf - 1), a window (Tc + K) and, for a banded teacher, the chunks in
-# which Teacher.encode_stream labels long sequences (at least 512 positions, so that the chunks are long)
+max_pos = rope_len(context_len, n_mem, future_len)
 rnn_cfg = RNNConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=n_head, backbone=backbone,
-                    n_rnn_layer=n_rnn_layer, n_dec_layer=n_dec_layer,
-                    max_pos=max(512 if band else 0, context_len + n_mem + future_len))
+                    n_rnn_layer=n_rnn_layer, n_dec_layer=n_dec_layer, max_pos=max_pos)
 teacher_cfg = TeacherConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=n_head, backbone=backbone,
                             encoder_type=encoder_type, n_enc_layer=n_enc_layer, n_dec_layer=n_dec_layer,
-                            context_len=context_len,
-                            future_len=future_len, band=band, max_pos=rnn_cfg.max_pos)
+                            context_len=context_len, future_len=future_len, band=band, max_pos=max_pos)
 
 
 def get_batch(iter_num, index, rows):
@@ -281,7 +278,8 @@ if master:
     print(f"SMT on {dataset} ({data.describe()}) | {device_name(dev)} x "
           f"{sys_['world_size']} | teacher {teacher.num_params() / 1e6:.2f}M params, RNN {rnn.num_params() / 1e6:.2f}M "
           f"({backbone}, memory {n_mem}x{d_model}) | global batch {batch_size * gradient_accumulation_steps} windows "
-          f"of Tc={context_len} + Tf={future_len} | {encoder_type} encoder, {labels_per_window} label(s) per window")
+          f"of Tc={context_len} + Tf={future_len} | {encoder_type} encoder reaching {teacher.reach()} tokens, "
+          f"{labels_per_window} label(s) per window")
     print(f"baselines on the validation sequences: unigram {unigram_bits:.3f}, bigram {bigram_bits:.3f} bits/token")
 logger = Logger(wandb_log, wandb_project, wandb_run_name, config, master)
 rows_per_iter = batch_size * gradient_accumulation_steps

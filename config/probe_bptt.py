@@ -1,19 +1,9 @@
-# BPTT on a synthetic probe with the RNN of config/probe.py: whole episodes (block_size is not used by episodes).
+# BPTT on a synthetic probe with the RNN of config/probe.py: whole episodes, each from the initial memory.
 out_dir = 'out-probe-bptt'
 dataset = 'synthetic:copy:64'
 init_from = 'scratch'
-stateful = False  # episodes are read whole, each from the initial memory
+stateful = False  # episodes are read whole (block_size is not used by episodes)
 eval_interval = 500
-log_interval = 25
-batch_size = 32
-n_mem = 4
-d_model = 128
-n_head = 4
-n_dec_layer = 1
-n_rnn_layer = 2
-learning_rate = 2e-3
 max_iters = 2000
 max_time = 0.0  # the iterations end the run
-lr_decay = 'cosine'
 eval_seqs = 128
-dtype = 'float32'  # BPTT trains worse in bf16 autocast (docs/results.md)

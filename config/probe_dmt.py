@@ -2,9 +2,7 @@
 # the RNN's initial memory, a teacher label at every step (one causal-teacher pass labels the episode).
 init_from = 'out-probe/ckpt.pt'
 out_dir = 'out-probe-dmt'
-overwrite = True
 batch_size = 32
-label_every = 1
 dyn_labels = 0  # every label step
 learning_rate = 5e-4
 max_iters = 300
@@ -12,4 +10,3 @@ max_time = 0.0  # the iterations end the run
 eval_interval = 100
 log_interval = 10
 eval_seqs = 128
-dtype = 'float32'  # bf16 made DMT's step no faster (docs/results.md)

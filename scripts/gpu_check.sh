@@ -14,8 +14,8 @@
 #                         labels), compile='regional': compile seconds (the first step), transitions/s and MFU; with
 #                         every label decoded, then 64 of 256 decoded; the first also checks the FLOPs formula
 #                         against FlopCounterMode and prints the profiler's kernel table
-#   bench_whole.txt       the same step compiled whole (compile=True): its compile time and its speed (on an H200 the
-#                         compile alone took over 110 s)
+#   bench_whole.txt       the same step compiled whole (compile=True): its compile time and its speed (it compiles
+#                         every layer again, so its limit is the longest)
 #   bench_bptt_lstm.txt   BPTT of the reference-size LSTM (cuDNN), T = 256
 #   summary.txt           all tables together (also printed at the end)
 #
@@ -46,8 +46,8 @@ cat "$OUT/env.txt"
 if [ "${1:-}" = quality ]; then
     SMT_S=${SMT_S:-60} DMT_S=${DMT_S:-20} EVAL=${EVAL:---L=1024}  # (a CPU dry run: SMT_S=3 DMT_S=2 EVAL="--L=64 --n_seqs=4")
     ALL_S=$((SMT_S + DMT_S))
-    # fresh runs; one evaluation, at the end; eager: at these sizes compile='auto' (regional) spent about 45 of SMT's
-    # first 60 s compiling and recompiling, and DMT's first step over 20 s, for no faster steps (docs/results.md)
+    # fresh runs; one evaluation, at the end; eager: at these sizes compiling costs more of a short budget than it
+    # gains (docs/results.md, GPU)
     R="--overwrite=True --eval_interval=100000 --compile=False"
     step smt 130 python3 train_smt.py $R --out_dir="$OUT/smt" --max_time=$SMT_S --batch_size=32 --log_interval=100
     step dmt 70 python3 train_dmt.py $R --init_from="$OUT/smt/ckpt.pt" --out_dir="$OUT/dmt" --max_time=$DMT_S \

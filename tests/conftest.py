@@ -234,6 +234,13 @@ def causal_models(**kw):
     return teacher, rnn
 
 
+def encode(teacher, ctx, n_ctx):
+    """The per-window definition of a memory in the RNN's state space: the encoder's registers after reading the
+    window ctx (B, T) whose last n_ctx[b] tokens are real (Teacher.encode_raw), through to_state."""
+    from model import to_state
+    return to_state(teacher.encode_raw(ctx, n_ctx), teacher.cfg.backbone)
+
+
 def per_window(teacher, ctx, start, p, pad=0):
     """The memory of ctx[start..p] from the per-window definition (Teacher.encode_raw), with `pad` extra padding
     tokens on the left, which shifts every RoPE position: only relative positions may matter."""

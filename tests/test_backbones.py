@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import tiny_models
+from conftest import encode, tiny_models
 from encoder import SMTObjective
 from model import BACKBONES, RNN, RNNConfig, cell_memory_tokens, linear_scan, to_state
 
@@ -114,7 +114,7 @@ def test_hidden_sizes_a_cell_as_users_do():
 @pytest.mark.parametrize('backbone', list(BACKBONES))
 def test_states_stay_in_the_state_space(backbone):
     teacher, rnn = models(backbone)
-    m_enc = teacher.encode(torch.randint(0, 16, (4, 8)), torch.tensor([8, 5, 1, 0]))
+    m_enc = encode(teacher, torch.randint(0, 16, (4, 8)), torch.tensor([8, 5, 1, 0]))
     states = [m_enc, rnn.initial_memory(2), rnn.run(m_enc, torch.randint(0, 16, (4, 20)))[:, -1]]
     for m in states:
         assert torch.isfinite(m).all()

@@ -2,8 +2,8 @@
 classic cells beside plain PyTorch models at the configs' sizes; mistakes give one line."""
 import ast
 import os
-import runpy
 
+import configurator
 from conftest import ROOT, run, user_error
 
 
@@ -41,7 +41,7 @@ def test_bench_classic_sizes_are_the_configs():
         bench = {t.id: n.value.value for n in ast.parse(f.read()).body if isinstance(n, ast.Assign)
                  for t in n.targets if isinstance(t, ast.Name) and isinstance(n.value, ast.Constant)}
     for cell in ('lstm', 'gru'):
-        cfg = runpy.run_path(os.path.join(ROOT, 'config', f'shakespeare_{cell}.py'))
+        cfg = configurator.load(configurator.defaults_of('train_bptt.py'), [f'config/shakespeare_{cell}.py'])
         assert (cfg['backbone'], cfg['n_rnn_layer'], cfg['readout']) == (cell, 1, 'linear')
         assert (cfg['hidden'], cfg['d_model'], cfg['batch_size'], cfg['block_size']) == (
             bench['classic_hidden'], bench['classic_embd'], bench['classic_batch'], 256)

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import causal_models, per_window, tiny_models
+from conftest import causal_models, encode, per_window, tiny_models
 from encoder import SMTObjective, label_valid, uniformity_indices, uniformity_loss
 
 
@@ -43,10 +43,10 @@ def test_causal_encoder_ignores_padding_and_the_future():
     teacher, _ = causal_models()
     ctx = torch.randint(0, 16, (2, 8))
     n = torch.tensor([8, 3])
-    m = teacher.encode(ctx, n)
+    m = encode(teacher, ctx, n)
     other = ctx.clone()
     other[1, :5] = (other[1, :5] + 1) % 16  # padding of row 1 only
-    torch.testing.assert_close(teacher.encode(other, n)[1], m[1])
+    torch.testing.assert_close(encode(teacher, other, n)[1], m[1])
     # the context states are causal: a label's memory does not change when later tokens do
     ms = teacher.encode_labels_raw(ctx, torch.zeros(2, dtype=torch.long), 4)
     later = ctx.clone()
@@ -141,8 +141,8 @@ def test_banded_memory_is_stationary():
 
 
 @pytest.mark.parametrize('encoder_type, band', [('causal', 3), ('causal', 0), ('reference', 0)])
-def test_encode_past_along_a_stream(encoder_type, band):
-    """Teacher.encode_past, the labels DMT, drift and evaluation read, is the memory of the last reach() tokens for
+def test_memory_along_a_stream(encoder_type, band):
+    """Teacher.memory, the labels DMT, drift and evaluation read, is the memory of the last reach() tokens for
     any stream length and any present, the empty past (-1) included; the banded teacher computes a long stream in
     chunks (max_pos is 64 here) from shared passes, and must agree with the per-window encoder."""
     teacher, _ = causal_models(n_enc_layer=2)
@@ -151,12 +151,12 @@ def test_encode_past_along_a_stream(encoder_type, band):
     T = 100
     x = torch.randint(0, 16, (2, T))
     pos = torch.tensor([[0, 5, T - 1, -1], [T - 1, 63, 3, 60]])
-    got = teacher.encode_past(x, pos)
+    got = teacher.memory(x, pos)
     R = teacher.reach()
     for b in range(2):
         for j, p in enumerate(pos[b].tolist()):
             w = max(0, p + 1 - R)
-            want = teacher.encode(F.pad(x[b:b + 1, w:p + 1], (R - (p + 1 - w), 0)), torch.tensor([p + 1 - w]))
+            want = encode(teacher, F.pad(x[b:b + 1, w:p + 1], (R - (p + 1 - w), 0)), torch.tensor([p + 1 - w]))
             torch.testing.assert_close(got[b, j], want[0], atol=2e-5, rtol=1e-5)
 
 
@@ -171,13 +171,14 @@ def subset_setup():
 
 
 def test_decoding_a_subset_of_labels():
-    """dec_idx: L_dec over the chosen labels only (all of them: the full objective), L_dyn over every label."""
+    """dec_idx: L_dec over the chosen labels only (all of them: the full objective); L_dyn and rnn_ce, which read the
+    regressed transitions, do not change."""
     teacher, rnn, objective, (x, y, n_ctx, idx), full, L = subset_setup()
     _, same = objective(x, y, n_ctx, idx, torch.arange(L).expand(4, -1))
     torch.testing.assert_close(same, full)
     sub = torch.tensor([[0, 5], [1, 2], [4, 5], [3, 5]])
     _, part = objective(x, y, n_ctx, idx, sub)
-    torch.testing.assert_close(part[1:4], full[1:4])  # dyn, unif, dyn_rel: every label (rnn_ce: the decoded ones)
+    torch.testing.assert_close(part[1:], full[1:])  # dyn, unif, dyn_rel, rnn_ce: every regressed transition
     ms = F.rms_norm(teacher.encode_labels_raw(x[:, :9], 8 - n_ctx, L + 1), (16,))
     valid = label_valid(n_ctx, L)
     ce = []
@@ -232,7 +233,7 @@ def test_teacher_nll_of_the_banded_teacher():
     for b in range(3):
         for p in range(0, 20, 3):
             w = max(0, p + 1 - R)
-            m = teacher.encode(F.pad(x[b:b + 1, w:p + 1], (R - (p + 1 - w), 0)), torch.tensor([p + 1 - w]))
+            m = encode(teacher, F.pad(x[b:b + 1, w:p + 1], (R - (p + 1 - w), 0)), torch.tensor([p + 1 - w]))
             logits = teacher.decode(m, x[:1, :0])[:, 0]
             want.append(F.cross_entropy(logits, y[b, p:p + 1]))
     torch.testing.assert_close(t_y, y[:, ::3].flatten())
@@ -254,6 +255,6 @@ def test_teacher_nll_scores_only_the_targets():
     assert (nll[t_y < 0] == 0).all() and (nll[t_y >= 0] > 0).all()
     with torch.no_grad():
         for b, p in (y >= 0).nonzero().tolist():
-            m = teacher.encode_past(x[b:b + 1], torch.tensor([p]))
+            m = teacher.memory(x[b:b + 1], torch.tensor([p]))
             want = F.cross_entropy(teacher.decode(m, x[:1, :0])[:, 0], y[b, p:p + 1])
             torch.testing.assert_close(nll[b * 12 + p], want, atol=2e-5, rtol=1e-5)

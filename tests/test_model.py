@@ -2,14 +2,14 @@
 import torch
 import torch.nn.functional as F
 
-from conftest import tiny_models
+from conftest import encode, tiny_models
 from encoder import uniformity_loss
 
 
 def test_memory_is_rms_normed_per_token():
     teacher, rnn = tiny_models()
     ctx = torch.randint(0, 16, (4, 8))
-    m = teacher.encode(ctx, torch.tensor([8, 5, 1, 0]))
+    m = encode(teacher, ctx, torch.tensor([8, 5, 1, 0]))
     assert m.shape == (4, 3, 16)
     torch.testing.assert_close(m.pow(2).mean(-1), torch.ones(4, 3), atol=1e-4, rtol=0)
     m2 = rnn.step(m, torch.tensor([1, 2, 3, 4]))
@@ -24,21 +24,21 @@ def test_padding_is_ignored_and_short_contexts_work():
     n = torch.tensor([8, 3, 0])
     other = ctx.clone()
     other[:, :5] = torch.randint(0, 16, (3, 5))  # change only positions that are padding for rows 1 and 2
-    m, m_other = teacher.encode(ctx, n), teacher.encode(other, n)
+    m, m_other = encode(teacher, ctx, n), encode(teacher, other, n)
     torch.testing.assert_close(m[1:], m_other[1:])  # padding does not leak into short contexts
     assert not torch.allclose(m[0], m_other[0])  # but it is real past for the full context
     # the empty past: one memory, whatever the tokens
-    empty = teacher.encode(torch.randint(0, 16, (2, 8)), torch.zeros(2, dtype=torch.long))
+    empty = encode(teacher, torch.randint(0, 16, (2, 8)), torch.zeros(2, dtype=torch.long))
     torch.testing.assert_close(empty[0], empty[1])
     assert torch.isfinite(empty).all()
     # a context of length 3 sees exactly its last 3 tokens: moving them in a shorter window changes nothing
-    short = teacher.encode(torch.cat([torch.zeros(1, 5, dtype=torch.long), ctx[1:2, 5:]], 1), torch.tensor([3]))
+    short = encode(teacher, torch.cat([torch.zeros(1, 5, dtype=torch.long), ctx[1:2, 5:]], 1), torch.tensor([3]))
     torch.testing.assert_close(short[0], m[1])
 
 
 def test_decoder_is_causal_and_readout_is_its_first_slot():
     teacher, rnn = tiny_models()
-    m = teacher.encode(torch.randint(0, 16, (2, 8)), torch.tensor([8, 4]))
+    m = encode(teacher, torch.randint(0, 16, (2, 8)), torch.tensor([8, 4]))
     fut = torch.randint(0, 16, (2, 2))
     logits = teacher.decode(m, fut)
     assert logits.shape == (2, 3, 16)  # Tf = 3 predictions: y_t and the two after it

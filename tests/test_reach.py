@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import causal_models
+from conftest import causal_models, encode
 import configurator
 from data.stream import TokenStream
-from encoder import (SMTObjective, Teacher, TeacherConfig, draw_labels, future_targets, memory_plan,
+from encoder import (SMTObjective, Teacher, TeacherConfig, draw_labels, future_targets, memory_plan, rope_len,
                      uniformity_indices)
 
 # each config's teacher and the reach its comment states: tokens (bytes, pixels, episode tokens) it must hold
@@ -25,7 +25,7 @@ def config_teacher(path):
     torch.manual_seed(0)
     return Teacher(TeacherConfig(vocab_size=16, n_mem=2, d_model=16, n_head=2, encoder_type=cfg['encoder_type'],
                                  n_enc_layer=cfg['n_enc_layer'], n_dec_layer=1, context_len=Tc, future_len=2, band=band,
-                                 max_pos=max(512 if band else 0, Tc + 2 + 2))), cfg
+                                 max_pos=rope_len(Tc, 2, 2))), cfg
 
 
 @pytest.mark.parametrize('path', sorted(STATED))
@@ -37,12 +37,12 @@ def test_each_config_reaches_what_it_states(path):
     x = torch.randint(0, 16, (1, T), generator=torch.Generator().manual_seed(1))
     last = torch.tensor([T - 1])
     with torch.no_grad():
-        m = teacher.encode_past(x, last)
+        m = teacher.memory(x, last)
 
         def changed(i):  # the memory at the last token after token i changes
             x2 = x.clone()
             x2[0, i] = (x2[0, i] + 1) % 16
-            return not torch.allclose(teacher.encode_past(x2, last), m, atol=1e-6)
+            return not torch.allclose(teacher.memory(x2, last), m, atol=1e-6)
         assert changed(T - R if cfg['band'] else 0)  # the oldest token inside the reach (an episode: its first)
         if cfg['band']:
             assert not changed(T - R - 1)  # just outside a bounded reach
@@ -69,18 +69,18 @@ def test_whole_image_windows():
     assert (xr[:, 0] % S != 0).any()
 
 
-def test_encode_past_of_episodes_from_one_pass():
+def test_memory_of_episodes_from_one_pass():
     """Without a band, memories of presents within the first Tc tokens all start at the sequence's first token:
-    encode_past takes them from one shared pass, each row its own presents, equal to the per-window encoder."""
+    Teacher.memory takes them from one shared pass, each row its own presents, equal to the per-window encoder."""
     teacher, _ = causal_models(n_enc_layer=2, context_len=20)
     assert teacher.shared_passes(20) and not teacher.shared_passes(21)
     torch.manual_seed(6)
     x = torch.randint(0, 16, (3, 20))
     pos = torch.tensor([[19, -1, 4], [0, 7, 7], [12, 3, 18]])
-    got = teacher.encode_past(x, pos)
+    got = teacher.memory(x, pos)
     for b in range(3):
         for j, p in enumerate(pos[b].tolist()):
-            want = teacher.encode(F.pad(x[b:b + 1, :p + 1], (20 - p - 1, 0)), torch.tensor([p + 1]))
+            want = encode(teacher, F.pad(x[b:b + 1, :p + 1], (20 - p - 1, 0)), torch.tensor([p + 1]))
             torch.testing.assert_close(got[b, j], want[0], atol=2e-5, rtol=1e-5)
 
 

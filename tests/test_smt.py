@@ -1,7 +1,7 @@
 """The SMT objective: one RNN step per transition, gradients everywhere they should be, compile parity."""
 import torch
 
-from conftest import tiny_models
+from conftest import encode, tiny_models
 from encoder import SMTObjective
 
 
@@ -25,8 +25,8 @@ def test_dyn_gradient_reaches_the_rnn_through_one_step_only():
     # the same gradient from one step on detached teacher memories: nothing else reaches the RNN
     rnn.zero_grad()
     with torch.no_grad():
-        m_t = teacher.encode(x[:, :8], n_ctx)
-        m_next = teacher.encode(x[:, 1:9], torch.clamp(n_ctx + 1, max=8))
+        m_t = encode(teacher, x[:, :8], n_ctx)
+        m_next = encode(teacher, x[:, 1:9], torch.clamp(n_ctx + 1, max=8))
     torch.nn.functional.mse_loss(rnn.step(m_t, x[:, 8]), m_next).backward()
     for a, b in zip(got, [p.grad for p in rnn.updater.parameters()]):
         torch.testing.assert_close(a, b)
@@ -56,7 +56,7 @@ def test_decoder_targets_are_the_next_tokens():
     x, y, n_ctx, idx = batch()
     loss, terms = SMTObjective(teacher, rnn, w_dec=1.0, w_dyn=0.0, w_unif=0.0)(x, y, n_ctx, idx)
     # on a stream y_t = x_{t+1}: the decoder reading x_{t+1..t+Tf-1} must predict x_{t+1..t+Tf}
-    logits = teacher.decode(teacher.encode(x[:, :8], n_ctx), x[:, 8:10])
+    logits = teacher.decode(encode(teacher, x[:, :8], n_ctx), x[:, 8:10])
     want = torch.nn.functional.cross_entropy(logits.flatten(0, 1), x[:, 8:11].flatten())
     torch.testing.assert_close(loss, want)
 
@@ -68,24 +68,21 @@ def test_relative_dyn_loss_is_scale_free():
     x, y, n_ctx, idx = batch()
     _, terms = SMTObjective(teacher, rnn)(x, y, n_ctx, idx)
     with torch.no_grad():
-        m_next = teacher.encode(x[:, 1:9], torch.clamp(n_ctx + 1, max=8))
+        m_next = encode(teacher, x[:, 1:9], torch.clamp(n_ctx + 1, max=8))
     torch.testing.assert_close(terms[3], terms[1] / m_next.pow(2).mean())
     assert m_next.pow(2).mean() < 0.9  # tanh memories: the ratio is not the loss itself
 
 
-def test_next_slot_weight():
-    """w_next weighs the decoder's first slot (the next token from the memory alone) against the later ones; 1 is the
-    plain mean over every target."""
+def test_dec_loss_is_the_mean_over_every_real_target():
+    """L_dec is the plain mean CE over every real target of the decoder's Tf slots (the paper's), ignored ones left
+    out."""
     teacher, rnn = tiny_models()
     x, y, n_ctx, idx = batch()
     y = y.clone()
     y[0, 9] = -1  # an ignored target in a later slot
-    logits = teacher.decode(teacher.encode(x[:, :8], n_ctx), x[:, 8:10])
+    logits = teacher.decode(encode(teacher, x[:, :8], n_ctx), x[:, 8:10])
     ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y[:, 7:10].flatten(), ignore_index=-1,
                                            reduction='none').view(4, 3)
-    w = torch.tensor([3.0, 1.0, 1.0]).expand(4, 3) * (y[:, 7:10] >= 0)
-    _, terms = SMTObjective(teacher, rnn, w_next=3.0)(x, y, n_ctx, idx)
-    torch.testing.assert_close(terms[0], (ce * w).sum() / w.sum())
     _, plain = SMTObjective(teacher, rnn)(x, y, n_ctx, idx)
     torch.testing.assert_close(plain[0], ce[y[:, 7:10] >= 0].mean())
 
@@ -96,7 +93,7 @@ def test_rnn_ce_reads_the_rnn_one_step_memory():
     x, y, n_ctx, idx = batch()
     _, terms = SMTObjective(teacher, rnn)(x, y, n_ctx, idx)
     with torch.no_grad():
-        m_pred = rnn.step(teacher.encode(x[:, :8], n_ctx), x[:, 8])
+        m_pred = rnn.step(encode(teacher, x[:, :8], n_ctx), x[:, 8])
         want = torch.nn.functional.cross_entropy(teacher.decode(m_pred, x[:, :0])[:, 0], y[:, 8])
     torch.testing.assert_close(terms[4], want)
     for w, trained in ((0.0, False), (1.0, True)):
