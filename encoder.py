@@ -1,7 +1,13 @@
 """
-The SMT teacher: an encoder that turns the last Tc tokens into a memory m_t, a causal decoder that must predict
-the next Tf tokens from m_t alone (the predictive-state objective), and the uniformity loss that keeps the memory
-space from collapsing, and the SMT objective. See docs/method.md.
+The SMT teacher: an encoder that turns a past into a memory m_t (K register tokens), and a causal decoder that must
+predict the next Tf tokens from m_t alone (the predictive-state objective). Every consumer asks it for memories
+through one of two methods: Teacher.memory(x, present), the memory of a past (DMT's labels, drift, evaluation,
+sampling), and Teacher.window_memories(window, start, positions), the labels of an SMT training window. Both are
+built from encode_raw (one window: the definition) and encode_labels_raw (many labels from one shared causal pass,
+equal to it). Then what SMT computes from them: the uniformity loss, the label draws and the memory plan,
+SMTObjective, DMTObjective, and their FLOPs. See docs/method.md.
+(Longer than the other files: the teacher and the objectives that read it stay in one file, so that what a label is
+and how it is used read together.)
 """
 import math
 from dataclasses import dataclass

@@ -42,7 +42,7 @@ def test_compare_mistakes_give_one_line_errors(tmp_path):
     assert 'unknown backbone or method' in user_error(['compare.py', '--backbones=rwkv', f'--out_dir={tmp_path}'])
     assert 'max_time=0.0: must be > 0' in user_error(['compare.py', '--max_time=0', f'--out_dir={tmp_path}'])
     assert 'sweep must look like' in user_error(['compare.py', '--sweep=n_mem', f'--out_dir={tmp_path}'])
-    # every value is checked before the first cell trains (eval_seqs used to be checked by eval.py after it)
+    # every value is checked before the first cell trains, eval.py's too
     for bad, message in (('--eval_seqs=0', 'eval_seqs=0: must be >= 1'),
                          ('--args=batch_size=4', 'args=batch_size=4: must be --key=value overrides'),
                          ('--smt_config=config/nope.py', 'smt_config=config/nope.py: no such file')):

@@ -102,7 +102,7 @@ def one_line(p):
 
 def test_a_data_folder_runs_no_code(tiny_data, tiny_ckpt, tmp_path):
     """A meta.pkl whose unpickling runs a shell command: refused unrun by the trainers and by eval.py, also when only
-    a checkpoint names the folder (issue 24)."""
+    a checkpoint names the folder."""
     ran = tmp_path / 'ran'
     bad = tmp_path / 'shared data'  # a path with a space, as shared folders have
     shutil.copytree(tiny_data, bad)

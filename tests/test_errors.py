@@ -1,6 +1,7 @@
-"""Nothing lost, nothing silent (issue 12): every bad value, file or checkpoint is one line of error and a non-zero
-exit before anything in out_dir changes; a diverging run stops and keeps the last good checkpoint; two runs cannot
-share an out_dir. Each case runs the script as a user would, in a subprocess."""
+"""Nothing lost, nothing silent: every bad value, file or checkpoint is one line of error and a non-zero exit before
+anything in out_dir changes; a diverging run stops and keeps the last good checkpoint; two runs cannot share an
+out_dir. Each case runs the script as a user would, in a subprocess. (Longer than the other test files: every user
+mistake the scripts answer is listed here, one table, so that a new one is added beside its kind.)"""
 import hashlib
 import os
 import shutil
@@ -125,7 +126,7 @@ CASES = [  # (script, extra args, what the out_dir holds, a part of the message)
                                                                  'memory tokens of d_model=32'),
     slow('train_bptt.py', ['--stateful=maybe'], BPTT, "config key 'stateful'"),
     ('train_bptt.py', ['--init_from=resume', '--stateful=True'], BPTT, 'stateful: False in the checkpoint, True given'),
-    # train_dmt.py (its own table, the keys without the old dmt_ prefix)
+    # train_dmt.py (its own table)
     slow('train_dmt.py', ['--max_iters=-1'], None, 'max_iters=-1: must be >= 0'),
     ('train_dmt.py', ['--max_iters=0'], None, 'max_iters=0: nothing to train'),
     ('train_dmt.py', ['--label_every=0'], None, 'label_every=0: must be in [1, rollout_len=24]'),
@@ -169,7 +170,7 @@ CASES = [  # (script, extra args, what the out_dir holds, a part of the message)
     slow('sample.py', ['--max_new_tokens=-1'], SMT, 'max_new_tokens=-1: must be >= 0'),
     ('sample.py', ['--start=FILE:no/such/prompt.txt'], SMT, 'start=FILE:no/such/prompt.txt: no such file'),
     slow('sample.py', [], 'random', 'is corrupted or not a checkpoint'),
-    # a resume that would not continue exactly (issue 24): the key is named, --allow_changes=True overrides
+    # a resume that would not continue exactly: the key is named, --allow_changes=True overrides
     ('train_smt.py', ['--init_from=resume', '--learning_rate=0.5'], SMT, 'ckpt.pt was trained with '
      'learning_rate=0.003, 0.5 given; resume with --learning_rate=0.003, or pass --allow_changes=True to change it'),
     ('train_bptt.py', ['--init_from=resume', '--seed=2', '--batch_size=4'], BPTT, 'ckpt.pt was trained with '

@@ -50,8 +50,8 @@ def test_sample_streams_and_stops_cleanly_on_ctrl_c(tiny_ckpt):
 
 
 def test_sample_refuses_metadata_it_cannot_decode(tiny_ckpt, tmp_path):
-    """An unknown tokenizer used to be decoded as bytes silently; gpt2 with the wrong vocabulary, or offline without
-    a tiktoken cache, ended in a requests traceback."""
+    """An unknown tokenizer, gpt2 with the wrong vocabulary, or gpt2 offline without a tiktoken cache: one line
+    each, nothing decoded as something it is not, no traceback."""
     ck = torch.load(f'{tiny_ckpt}/ckpt.pt', weights_only=True)
     for tokenizer, message in (('klingon', "tokenizer='klingon' is unknown"),
                                ('gpt2', "vocab_size=128 does not fit tokenizer 'gpt2' (exactly 50257)")):

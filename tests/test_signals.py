@@ -1,4 +1,4 @@
-"""SIGINT and SIGTERM stop a trainer without losing work (issue 24): it finishes its step, saves it, releases the
+"""SIGINT and SIGTERM stop a trainer without losing work: it finishes its step, saves it, releases the
 out_dir lock, says so in one line and exits 128 + the signal number; resuming then gives exactly the losses and the
 parameters of an uninterrupted run. Each interrupted run is a fresh interpreter sent a real signal."""
 import os
