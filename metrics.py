@@ -16,7 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from common import all_reduce_sum
+from common import all_reduce_sums
 
 LOG2E = 1.0 / math.log(2)
 
@@ -112,7 +112,7 @@ def teacher_window_bits(teacher, windows, sys_, ctx, batch_size):
     the present; on a whole image the pixel before the last), the ceiling the RNN imitates. Each process takes
     its share of the windows; the sums are all-reduced (every process must call this)."""
     Tc, device = teacher.cfg.context_len, next(teacher.parameters()).device
-    sums = torch.zeros(2, dtype=torch.float64)  # CE summed over the scored targets, their number
+    sums = {'ce': 0.0, 'n': 0.0}  # CE summed over the scored targets, their number
     mine = list(range(sys_['rank'], windows[0].size(0), sys_['world_size']))
     for i in range(0, len(mine), batch_size):
         x, y, n_ctx = (v[mine[i:i + batch_size]].to(device) for v in windows)
@@ -121,10 +121,10 @@ def teacher_window_bits(teacher, windows, sys_, ctx, batch_size):
             m = teacher.window_memories(x[:, :Tc], Tc - n_ctx, p[:, None])[:, 0]
             logits = teacher.decode(m, x[:, :0])
         target = y.gather(1, p[:, None])[:, 0]
-        sums[0] += F.cross_entropy(logits[:, 0].float(), target, ignore_index=-1, reduction='sum').double().cpu()
-        sums[1] += (target >= 0).sum().item()
-    s = all_reduce_sum(sums.to(sys_['device']), sys_).cpu().tolist()
-    return s[0] / max(s[1], 1) * LOG2E
+        sums['ce'] += F.cross_entropy(logits[:, 0].float(), target, ignore_index=-1, reduction='sum').double().item()
+        sums['n'] += (target >= 0).sum().item()
+    s = all_reduce_sums(sums, sys_)
+    return s['ce'] / max(s['n'], 1) * LOG2E
 
 
 def bits_and_accuracy(nll, hits, mask):
@@ -147,26 +147,28 @@ def rnn_report(rnn, x, y, sys_, ctx, batch_size, teacher=None, drift_steps=()):
     L, Tc = x.size(1), teacher.cfg.context_len if teacher is not None else 0
     steps_init = [s for s in drift_steps if s <= L] if teacher is not None else []
     steps_enc = [s for s in drift_steps if s <= L - Tc] if teacher is not None else []
-    sums = torch.zeros(4 + len(steps_init) + len(steps_enc), dtype=torch.float64)  # nll, n, enc nll, enc n, drifts
+    # every process sums the same names (its share of the sequences; zeros where it has none)
+    sums = dict.fromkeys(['nll', 'n', 'enc_nll', 'enc_n'] + [f'drift_init/{s}' for s in steps_init]
+                         + [f'drift_enc/{s}' for s in steps_enc], 0.0)
     if rows:
         xr, yr = x[rows], y[rows]
-        sums[0], sums[1] = rnn_nll(rnn, xr, yr, ctx, batch_size=batch_size).double().sum(), (yr >= 0).sum()
+        sums['nll'], sums['n'] = rnn_nll(rnn, xr, yr, ctx, batch_size=batch_size).double().sum(), (yr >= 0).sum()
         if teacher is not None:
-            drift = list(memory_drift(rnn, teacher, xr, ctx, False, steps_init, batch_size).values())
+            for s, mse in memory_drift(rnn, teacher, xr, ctx, False, steps_init, batch_size).items():
+                sums[f'drift_init/{s}'] = mse * len(rows)
             if L > Tc:
                 m_enc = encoder_memories(teacher, xr, ctx, batch_size)
                 nll = rnn_nll(rnn, xr[:, Tc:], yr[:, Tc:], ctx, m0=m_enc, batch_size=batch_size)
-                sums[2], sums[3] = nll.double().sum(), (yr[:, Tc:] >= 0).sum()
-                drift += list(memory_drift(rnn, teacher, xr, ctx, True, steps_enc, batch_size).values())
-            sums[4:4 + len(drift)] = torch.tensor(drift, dtype=torch.float64) * len(rows)
-    s = all_reduce_sum(sums.to(sys_['device']), sys_).cpu().tolist()
-    report = {'rnn_bits': s[0] / s[1] * LOG2E}
+                sums['enc_nll'], sums['enc_n'] = nll.double().sum(), (yr[:, Tc:] >= 0).sum()
+                for s, mse in memory_drift(rnn, teacher, xr, ctx, True, steps_enc, batch_size).items():
+                    sums[f'drift_enc/{s}'] = mse * len(rows)
+    s = all_reduce_sums(sums, sys_)
+    report = {'rnn_bits': s['nll'] / s['n'] * LOG2E}
     if teacher is None:
         return report
-    d_init, d_enc = s[4:4 + len(steps_init)], s[4 + len(steps_init):]
-    return {**report, **({'rnn_enc_bits': s[2] / s[3] * LOG2E} if s[3] else {}),  # none when L <= Tc
-            **{f'drift_init/{j}': v / x.size(0) for j, v in zip(steps_init, d_init)},
-            **{f'drift_enc/{j}': v / x.size(0) for j, v in zip(steps_enc, d_enc)}}
+    if s['enc_n']:  # none when L <= Tc
+        report['rnn_enc_bits'] = s['enc_nll'] / s['enc_n'] * LOG2E
+    return {**report, **{k: v / x.size(0) for k, v in s.items() if k.startswith('drift_')}}
 
 
 def format_rnn_report(r):
