@@ -57,7 +57,7 @@ bptt_tokens = 0
 # classic: the sizes of config/shakespeare_lstm.py and config/shakespeare_gru.py (tests/test_bench.py holds them equal)
 classic_hidden = 512  # one layer of this width
 classic_embd = 64  # the byte embedding's width (d_model)
-classic_batch = 32  # sequences of T per step
+classic_batch = 4  # sequences of T per step (config/shakespeare_lstm.py's)
 # optimizer: the trainers' defaults, so a timed step is a training step
 learning_rate = 3e-4
 weight_decay = 0.01

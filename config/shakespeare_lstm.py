@@ -13,3 +13,5 @@ hidden = 512  # one layer of 512: h and c of 512 each
 n_rnn_layer = 1
 d_model = 64  # the byte embedding's width (the memory stores h and c as tokens of this width)
 readout = 'linear'  # the classic head: logits = W h + b
+learning_rate = 4e-3  # the best of a short sweep at 8 minutes (docs/results.md, section 1.3)
+batch_size = 4  # few windows a step, many steps: at this budget more steps beat larger batches (section 1.3)

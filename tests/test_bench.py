@@ -36,12 +36,13 @@ def test_bench_times_the_classic_cells_beside_plain_models():
 
 
 def test_bench_classic_sizes_are_the_configs():
-    """The classic rows time config/shakespeare_lstm.py's and config/shakespeare_gru.py's models."""
+    """The classic rows time config/shakespeare_lstm.py's and config/shakespeare_gru.py's models (at the LSTM's
+    batch)."""
     with open(os.path.join(ROOT, 'bench.py')) as f:
         bench = {t.id: n.value.value for n in ast.parse(f.read()).body if isinstance(n, ast.Assign)
                  for t in n.targets if isinstance(t, ast.Name) and isinstance(n.value, ast.Constant)}
     for cell in ('lstm', 'gru'):
         cfg = configurator.load(configurator.defaults_of('train_bptt.py'), [f'config/shakespeare_{cell}.py'])
         assert (cfg['backbone'], cfg['n_rnn_layer'], cfg['readout']) == (cell, 1, 'linear')
-        assert (cfg['hidden'], cfg['d_model'], cfg['batch_size'], cfg['block_size']) == (
-            bench['classic_hidden'], bench['classic_embd'], bench['classic_batch'], 256)
+        assert (cfg['hidden'], cfg['d_model'], cfg['block_size']) == (bench['classic_hidden'], bench['classic_embd'], 256)
+        assert cell == 'gru' or cfg['batch_size'] == bench['classic_batch']
