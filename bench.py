@@ -119,7 +119,7 @@ def time_steps(*steps):
     """For each step: (seconds of its first call, which compiles; the median seconds of a call over iters calls after
     the warmup calls). Several steps take turns, one call of each a round, so that a machine whose speed drifts
     (other jobs) slows them alike and their ratio holds."""
-    first, times = [], [[] for _ in steps]
+    times = [[] for _ in steps]
     for i in range(max(1, warmup) + iters):
         for step, spent in zip(steps, times):
             t0 = time.perf_counter()

@@ -73,8 +73,12 @@ if task:  # the probe sweep: dataset synthetic:<task>:<L>, and the teacher sees 
 CONFIGS = {'smt': smt_config, 'bptt': bptt_config}
 if bptt_args == 'auto':
     bptt_args = '' if task else '--stateful=True'
+def config_file(path):  # a trainer's config file argument: none for '' (the trainer's own defaults)
+    return [path] if path else []
+
+
 # the SMT runs' settings before the cells' overrides: does their teacher label many positions?
-smt_defaults = configurator.load(configurator.defaults_of('train_smt.py'), [smt_config] if smt_config else [])
+smt_defaults = configurator.load(configurator.defaults_of('train_smt.py'), config_file(smt_config))
 bad = [b for b in backbones.split(',') if b not in BACKBONES] + [m for m in methods.split(',') if m not in CONFIGS]
 if bad:
     configurator.fail(f"unknown backbone or method {', '.join(bad)}; backbones: {', '.join(BACKBONES)}; methods: "
@@ -132,8 +136,8 @@ for i, (value, backbone, method) in enumerate(runs):
     eta = f", eta {(done / i) * (len(runs) - i) / 60:.1f} min" if i else ''
     print(f"[{i + 1}/{len(runs)}] {tag}: training ({done / 60:.1f} min elapsed{eta})", flush=True)
     budget = max_time * (1 - dmt_frac) if method == 'smt' else max_time
-    cmd = [sys.executable, f'train_{method}.py'] + [CONFIGS[method]] * bool(CONFIGS[method]) + [
-           f'--backbone={backbone}', f'--out_dir={run_dir}',
+    cmd = [sys.executable, f'train_{method}.py', *config_file(CONFIGS[method]), f'--backbone={backbone}',
+           f'--out_dir={run_dir}',
            f'--max_time={budget}', f'--max_iters={BIG}', f'--eval_interval={BIG}', '--lr_decay=cosine',
            f'--device={device}', '--overwrite=True'] + (bptt_args.split() if method == 'bptt' else []) + args.split()
     if task:
@@ -152,9 +156,8 @@ for i, (value, backbone, method) in enumerate(runs):
     ckpt = f'{run_dir}/ckpt.pt'
     if rc == 0 and method == 'smt' and dmt_frac > 0:  # the recipe's second phase: DMT from the SMT checkpoint
         print(f"    SMT done ({wall:.0f}s); DMT for {max_time * dmt_frac:.0f}s", flush=True)
-        rc, dmt_wall, tail = run_logged([sys.executable, 'train_dmt.py'] + [dmt_config] * bool(dmt_config) + [
-                                         f'--init_from={ckpt}',
-                                         f'--out_dir={run_dir}/dmt', f'--max_time={max_time * dmt_frac}',
+        rc, dmt_wall, tail = run_logged([sys.executable, 'train_dmt.py', *config_file(dmt_config),
+                                         f'--init_from={ckpt}', f'--out_dir={run_dir}/dmt', f'--max_time={max_time * dmt_frac}',
                                          f'--max_iters={BIG}', f'--eval_interval={BIG}', f'--device={device}',
                                          '--overwrite=True'] + dmt_args.split(),
                                         os.path.join(run_dir, 'dmt.log'))

@@ -336,7 +336,7 @@ class SMTObjective(nn.Module):
         the larger share. mem_idx (B, N): which of the window's L + 1 memories the encoder computes (memory_plan;
         None: all), unif_idx then indexing their tokens (uniformity_indices with the plan). rnn_ce reads the RNN's
         one-step memories of the regressed transitions."""
-        Tc, Tf, L, K = self.teacher.cfg.context_len, self.teacher.cfg.future_len, self.labels, self.teacher.cfg.n_mem
+        Tc, Tf, L = self.teacher.cfg.context_len, self.teacher.cfg.future_len, self.labels
         B, dev = x.size(0), x.device
         every = torch.arange(L, device=dev).expand(B, -1).contiguous()
         plan = torch.arange(L + 1, device=dev).expand(B, -1).contiguous() if mem_idx is None else mem_idx
@@ -357,7 +357,6 @@ class SMTObjective(nn.Module):
         # one step from each regressed label, all in one updater call; MSE per transition, averaged over real ones
         dyn = every if dyn_idx is None else dyn_idx
         m_t, m_next, p_dyn, valid_dyn = memories(dyn), memories(dyn + 1), Tc - L + dyn, valid.gather(1, dyn)
-        R = dyn.size(1)
         m_pred = self.rnn.step(m_t.flatten(0, 1), x.gather(1, p_dyn + 1).flatten())
         err = (m_pred.float() - m_next.flatten(0, 1).float()).pow(2).mean(dim=(-2, -1))
         w = valid_dyn.flatten().float()
@@ -396,7 +395,8 @@ def smt_flops_per_window(cfg, step_flops, labels_per_window=1, decoded_labels=0,
     pass) over the K tokens of each regressed one-step memory, with one head slot. The readout is not trained by SMT.
     reference: two full encoder passes over Tc + K tokens. causal: one pass over Tc + 1 context tokens (causal
     attention, half the scores) plus a group of K registers for each memory computed (memory_plan), each reading on
-    average the context up to its label; only the unmasked query-key pairs count, though attention kernels may compute masked ones too."""
+    average the context up to its label; only the unmasked query-key pairs count, though attention kernels may
+    compute masked ones too."""
     n, d, K, Tc, Tf, L = cfg.n_enc_layer, cfg.d_model, cfg.n_mem, cfg.context_len, cfg.future_len, labels_per_window
     head = 6 * d * cfg.vocab_size  # one slot of the decoder's vocabulary head
     decode = transformer_flops(cfg.n_dec_layer, d, K + Tf - 1) + Tf * head  # one decoder window

@@ -6,8 +6,8 @@ The memory m is a (B, K, d) tensor: K memory tokens of width d. The RNN is
 with one `step` used by every trainer, by evaluation and by sampling. `run` applies `step` along a sequence;
 a backbone may override it with a faster path, which must equal repeated `step` (tests/test_backbones.py).
 `run_logits` reads a sequence's logits and its last memory, computing at every step only what the readout reads.
-(Longer than the other files: the five backbones stay side by side in one file, with the
-memory format they share, so that they read as variations of one thing.)
+(Longer than the other files: the five backbones stay side by side in one file, with the memory format they share,
+so that they read as variations of one thing.)
 """
 from dataclasses import dataclass
 

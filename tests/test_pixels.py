@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import PNG_MAGIC, ROOT, TINY, run
+from conftest import PNG_MAGIC, TINY, run
 from data.idx import read_idx, write_idx
 
 @pytest.mark.parametrize('dtype', [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])
