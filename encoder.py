@@ -34,6 +34,8 @@ class TeacherConfig:
     context_len: int = 256  # Tc: tokens of past the encoder sees
     future_len: int = 64    # Tf: tokens the decoder predicts from the memory
     band: int = 0           # causal encoder: every attention reads at most the last `band` tokens (0: no limit)
+    token_shift: bool = False  # each context token's input also holds a learned map of its predecessor's embedding,
+    # so one attention finds a token by what precedes it (a key's value after a marker: retrieval, associative recall)
     max_pos: int = 1024
 
 
@@ -55,8 +57,20 @@ class Teacher(nn.Module):
         self.wte = nn.Embedding(cfg.vocab_size, cfg.d_model)  # shared by encoder inputs and decoder inputs
         self.encoder = Stack(cfg.n_enc_layer, cfg.d_model, cfg.n_head, cfg.max_pos)
         self.decoder = Decoder(cfg)
+        self.shift = nn.Linear(cfg.d_model, cfg.d_model, bias=False) if cfg.token_shift else None
         init_weights(self)
         self.registers = nn.Parameter(0.02 * torch.randn(cfg.n_mem, cfg.d_model))
+
+    def embed_context(self, ctx, first):
+        """The encoder's inputs for ctx (B, T) whose real tokens begin at index first[b]: each token's embedding, plus
+        (token_shift) a learned map of its predecessor's where that is real too (the first real token has none, so
+        padding never leaks in and a window's memory stays a function of its real past)."""
+        e = self.wte(ctx)
+        if self.shift is None:
+            return e
+        prev = F.pad(self.shift(e[:, :-1]), (0, 0, 1, 0))
+        real = torch.arange(ctx.size(1), device=ctx.device)[None, :] > first[:, None]  # index i-1 >= first
+        return e + prev * real[..., None].to(prev.dtype)
 
     def encode_raw(self, ctx, n_ctx):
         """ctx: (B, Tc) tokens, left-padded: the real past is the last n_ctx[b] of them (n_ctx may be 0).
@@ -67,7 +81,7 @@ class Teacher(nn.Module):
         each other. This is the per-window definition that encode_labels_raw computes for many windows at once."""
         B, Tc = ctx.shape
         K = self.cfg.n_mem
-        x = torch.cat([self.wte(ctx), self.registers.expand(B, -1, -1).to(self.wte.weight.dtype)], dim=1)
+        x = torch.cat([self.embed_context(ctx, Tc - n_ctx), self.registers.expand(B, -1, -1).to(self.wte.weight.dtype)], dim=1)
         pos = torch.arange(Tc + K, device=ctx.device)
         key_ok = pos[None, :] >= (Tc - n_ctx)[:, None]  # (B, Tc+K): registers always pass (pos >= Tc)
         if self.cfg.encoder_type == 'reference':
@@ -116,7 +130,7 @@ class Teacher(nn.Module):
         # context scores past a label are computed and masked (about G*K*T/2 wasted pairs, the price of one product).
         see_ctx = (i <= p[..., None]) & (i > p[..., None] - band) & (i >= start[:, None, None])  # (B, G, T)
         see_ctx = see_ctx[:, None, :, None, :]  # (B, 1, G, 1, T): per batch row, group and context key
-        x = torch.cat([self.wte(ctx), self.registers.to(self.wte.weight.dtype).repeat(G, 1).expand(B, -1, -1)], 1)
+        x = torch.cat([self.embed_context(ctx, start), self.registers.to(self.wte.weight.dtype).repeat(G, 1).expand(B, -1, -1)], 1)
         for block in self.encoder.blocks:  # model.Block with the label masks in place of its own attention
             q, k, v = block.heads(x, cos, sin)
             y_ctx = F.scaled_dot_product_attention(q[:, :, :T], k[:, :, :T], v[:, :, :T], attn_mask=ctx_mask[:, None])
@@ -138,10 +152,11 @@ class Teacher(nn.Module):
 
     def reach(self):
         """How many of the last tokens a memory depends on: n_enc_layer*(band-1)+1 for the banded causal encoder (each
-        layer reads band-1 tokens further back); otherwise a memory is defined on a window of the last Tc tokens
-        (with episode- or image-aligned windows of Tc >= the episode: the whole episode read so far)."""
+        layer reads band-1 tokens further back), one more with token_shift (the oldest token's predecessor);
+        otherwise a memory is defined on a window of the last Tc tokens (with episode- or image-aligned windows of
+        Tc >= the episode: the whole episode read so far)."""
         if self.cfg.encoder_type == 'causal' and self.cfg.band:
-            return len(self.encoder.blocks) * (self.cfg.band - 1) + 1
+            return len(self.encoder.blocks) * (self.cfg.band - 1) + 1 + self.cfg.token_shift
         return self.cfg.context_len
 
     def shared_passes(self, length):

@@ -65,6 +65,7 @@ decoded_labels = 48  # the decoder reads this many of a window's labels, those w
 dyn_labels = 32  # the RNN regresses this many of a window's transitions, drawn at random (0: all)
 band = 64  # each attention reads at most the last `band` tokens (0: the whole window): a memory is then a function
 # of a fixed span of the stream, the teacher's reach (Teacher.reach), so its labels also teach the RNN to forget
+token_shift = False  # each context token's encoder input also holds its predecessor's embedding
 # model
 backbone = 'transformer'  # the RNN's updater: transformer, mlp, gru, lstm, mingru (model.BACKBONES)
 n_mem = 4  # K memory tokens
@@ -165,7 +166,8 @@ rnn_cfg = RNNConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=
                     n_rnn_layer=n_rnn_layer, n_dec_layer=n_dec_layer, max_pos=max_pos)
 teacher_cfg = TeacherConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=n_head, backbone=backbone,
                             encoder_type=encoder_type, n_enc_layer=n_enc_layer, n_dec_layer=n_dec_layer,
-                            context_len=context_len, future_len=future_len, band=band, max_pos=max_pos)
+                            context_len=context_len, future_len=future_len, band=band, token_shift=token_shift,
+                            max_pos=max_pos)
 
 
 def get_batch(iter_num, index, rows):

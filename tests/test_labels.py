@@ -8,10 +8,11 @@ from conftest import causal_models, encode, per_window, tiny_models
 from encoder import SMTObjective, label_valid, uniformity_indices, uniformity_loss
 
 
+@pytest.mark.parametrize('token_shift', [False, True])
 @pytest.mark.parametrize('band', [0, 3])  # 3: the band binds inside these windows
 @pytest.mark.parametrize('n_labels, T', [(1, 9), (4, 9), (9, 9), (11, 20)])  # T=20: 3 label groups per chunk
-def test_labels_equal_per_window_computation(n_labels, T, band):
-    teacher, _ = causal_models()
+def test_labels_equal_per_window_computation(n_labels, T, band, token_shift):
+    teacher, _ = causal_models(token_shift=token_shift)
     teacher.cfg.band = band
     torch.manual_seed(1)
     B = 5
@@ -22,7 +23,7 @@ def test_labels_equal_per_window_computation(n_labels, T, band):
     assert got.shape == (B, n_labels, 3, 16)
     (got * weights).sum().backward()
     grads = {n: p.grad.clone() for n, p in teacher.named_parameters() if p.grad is not None}
-    assert 'registers' in grads and 'wte.weight' in grads
+    assert 'registers' in grads and 'wte.weight' in grads and ('shift.weight' in grads) == token_shift
     teacher.zero_grad()
     total = 0
     for j, p in enumerate(range(T - n_labels, T)):
@@ -118,13 +119,15 @@ def test_compiled_labels_match_eager():
     torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=1e-5)
 
 
-def test_banded_memory_is_stationary():
-    """With a band of b tokens and n layers, a memory depends on the last n*(b-1)+1 tokens only, at relative
-    positions: the label deep inside a long stream equals the memory of just those tokens, wherever they sit."""
-    teacher, _ = causal_models(n_enc_layer=2)
+@pytest.mark.parametrize('token_shift', [False, True])
+def test_banded_memory_is_stationary(token_shift):
+    """With a band of b tokens and n layers, a memory depends on the last n*(b-1)+1 tokens only (one more with
+    token_shift), at relative positions: the label deep inside a long stream equals the memory of just those tokens,
+    wherever they sit."""
+    teacher, _ = causal_models(n_enc_layer=2, token_shift=token_shift)
     teacher.cfg.band = 3
     R = teacher.reach()
-    assert R == 2 * (3 - 1) + 1
+    assert R == 2 * (3 - 1) + 1 + token_shift
     torch.manual_seed(2)
     ctx = torch.randint(0, 16, (2, 20))
     zero = torch.zeros(2, dtype=torch.long)
@@ -132,7 +135,10 @@ def test_banded_memory_is_stationary():
     for j, p in enumerate(range(12, 20)):
         alone = teacher.encode_raw(ctx[:, p + 1 - R:p + 1], torch.full((2,), R))
         torch.testing.assert_close(labels[:, j], alone, atol=2e-5, rtol=1e-5)
-    # a token just out of reach changes nothing; without the band it would
+    # the oldest token in reach changes the memory; a token just out of reach changes nothing, without the band it would
+    ctx1 = ctx.clone()
+    ctx1[:, 20 - R] = (ctx1[:, 20 - R] + 1) % 16
+    assert not torch.allclose(teacher.encode_labels_raw(ctx1, zero, 1)[:, 0], labels[:, -1])
     ctx2 = ctx.clone()
     ctx2[:, 19 - R] = (ctx2[:, 19 - R] + 1) % 16
     torch.testing.assert_close(teacher.encode_labels_raw(ctx2, zero, 1)[:, 0], labels[:, -1], atol=2e-5, rtol=1e-5)
@@ -140,12 +146,13 @@ def test_banded_memory_is_stationary():
     assert not torch.allclose(teacher.encode_labels_raw(ctx2, zero, 1)[:, 0], teacher.encode_labels_raw(ctx, zero, 1)[:, 0])
 
 
-@pytest.mark.parametrize('encoder_type, band', [('causal', 3), ('causal', 0), ('reference', 0)])
-def test_memory_along_a_stream(encoder_type, band):
+@pytest.mark.parametrize('encoder_type, band, token_shift', [('causal', 3, False), ('causal', 0, False),
+                                                            ('reference', 0, False), ('causal', 3, True)])
+def test_memory_along_a_stream(encoder_type, band, token_shift):
     """Teacher.memory, the labels DMT, drift and evaluation read, is the memory of the last reach() tokens for
     any stream length and any present, the empty past (-1) included; the banded teacher computes a long stream in
     chunks (max_pos is 64 here) from shared passes, and must agree with the per-window encoder."""
-    teacher, _ = causal_models(n_enc_layer=2)
+    teacher, _ = causal_models(n_enc_layer=2, token_shift=token_shift)
     teacher.cfg.encoder_type, teacher.cfg.band = encoder_type, band
     torch.manual_seed(3)
     T = 100

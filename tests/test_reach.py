@@ -25,7 +25,7 @@ def config_teacher(path):
     torch.manual_seed(0)
     return Teacher(TeacherConfig(vocab_size=16, n_mem=2, d_model=16, n_head=2, encoder_type=cfg['encoder_type'],
                                  n_enc_layer=cfg['n_enc_layer'], n_dec_layer=1, context_len=Tc, future_len=2, band=band,
-                                 max_pos=rope_len(Tc, 2, 2))), cfg
+                                 token_shift=cfg['token_shift'], max_pos=rope_len(Tc, 2, 2))), cfg
 
 
 @pytest.mark.parametrize('path', sorted(STATED))
