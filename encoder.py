@@ -81,7 +81,8 @@ class Teacher(nn.Module):
         each other. This is the per-window definition that encode_labels_raw computes for many windows at once."""
         B, Tc = ctx.shape
         K = self.cfg.n_mem
-        x = torch.cat([self.embed_context(ctx, Tc - n_ctx), self.registers.expand(B, -1, -1).to(self.wte.weight.dtype)], dim=1)
+        regs = self.registers.expand(B, -1, -1).to(self.wte.weight.dtype)
+        x = torch.cat([self.embed_context(ctx, Tc - n_ctx), regs], dim=1)
         pos = torch.arange(Tc + K, device=ctx.device)
         key_ok = pos[None, :] >= (Tc - n_ctx)[:, None]  # (B, Tc+K): registers always pass (pos >= Tc)
         if self.cfg.encoder_type == 'reference':
@@ -130,7 +131,8 @@ class Teacher(nn.Module):
         # context scores past a label are computed and masked (about G*K*T/2 wasted pairs, the price of one product).
         see_ctx = (i <= p[..., None]) & (i > p[..., None] - band) & (i >= start[:, None, None])  # (B, G, T)
         see_ctx = see_ctx[:, None, :, None, :]  # (B, 1, G, 1, T): per batch row, group and context key
-        x = torch.cat([self.embed_context(ctx, start), self.registers.to(self.wte.weight.dtype).repeat(G, 1).expand(B, -1, -1)], 1)
+        regs = self.registers.to(self.wte.weight.dtype).repeat(G, 1).expand(B, -1, -1)
+        x = torch.cat([self.embed_context(ctx, start), regs], 1)
         for block in self.encoder.blocks:  # model.Block with the label masks in place of its own attention
             q, k, v = block.heads(x, cos, sin)
             y_ctx = F.scaled_dot_product_attention(q[:, :, :T], k[:, :, :T], v[:, :, :T], attn_mask=ctx_mask[:, None])
@@ -417,7 +419,7 @@ def smt_flops_per_window(cfg, step_flops, labels_per_window=1, decoded_labels=0,
     decode = transformer_flops(cfg.n_dec_layer, d, K + Tf - 1) + Tf * head  # one decoder window
     rnn_ce = (transformer_flops(cfg.n_dec_layer, d, K) + head) / 3
     if cfg.encoder_type == 'reference':
-        return 2 * transformer_flops(n, d, Tc + K) + decode + step_flops + rnn_ce
+        return 2 * (transformer_flops(n, d, Tc + K) + 6 * d * d * Tc * cfg.token_shift) + decode + step_flops + rnn_ce
     D, R = decoded_labels or L, dyn_labels or L
     sparse = planned and decoded_labels and dyn_labels and D + 2 * R < L + 1
     N = D + 2 * R if sparse else L + 1  # the memories the encoder computes (memory_plan; planned=False: every one)
@@ -426,11 +428,12 @@ def smt_flops_per_window(cfg, step_flops, labels_per_window=1, decoded_labels=0,
 
 def encoder_flops(cfg, T, G):
     """Training FLOPs (forward + backward) of one causal-encoder pass over T context tokens labelling the last G of
-    them (Teacher.window_memories): the linear layers over T + G*K tokens; causal attention over the context (half
-    the scores), and each group of K registers reading on average the context up to its label."""
+    them (Teacher.window_memories): the linear layers over T + G*K tokens (and token_shift's over the T context
+    tokens); causal attention over the context (half the scores), and each group of K registers reading on average
+    the context up to its label."""
     n, d, K = cfg.n_enc_layer, cfg.d_model, cfg.n_mem
     scores = T ** 2 / 2 + G * K * (T - (G - 1) / 2 + K)  # query-key pairs that are not masked
-    return 6 * 12 * n * d * d * (T + G * K) + 12 * n * d * scores
+    return 6 * 12 * n * d * d * (T + G * K) + 12 * n * d * scores + 6 * d * d * T * cfg.token_shift
 
 
 class DMTObjective(nn.Module):

@@ -137,7 +137,7 @@ if hidden:
     n_mem = config['n_mem'] = cell_memory_tokens(backbone, hidden, n_rnn_layer, d_model)
 # a resume must match these (the first that differs is named); DMT from a checkpoint: train_dmt.py
 ARCH_KEYS = ('backbone', 'hidden', 'n_mem', 'd_model', 'n_head', 'n_enc_layer', 'n_dec_layer', 'n_rnn_layer',
-             'context_len', 'future_len', 'encoder_type', 'band', 'dataset')
+             'context_len', 'future_len', 'encoder_type', 'band', 'token_shift', 'dataset')
 # a resume keeps these too, or it would not continue exactly (refused unless allow_changes=True)
 EXACT = EXACT_KEYS + ('short_ctx_frac', 'labels_per_window', 'decoded_labels', 'dyn_labels', 'w_dec', 'w_rnn_ce',
                       'w_dyn', 'w_unif')

@@ -15,11 +15,12 @@ from model import BACKBONES, compile_regions
 TOL = dict(atol=1e-5, rtol=1e-4)  # fp32; aot_eager reorders nothing, Inductor fuses (reassociated sums)
 
 
-def smt_case(backbone, encoder_type='causal', n_labels=8, subsets=True, B=6, Tc=24, Tf=4, seed=0, vocab_size=16):
+def smt_case(backbone, encoder_type='causal', n_labels=8, subsets=True, B=6, Tc=24, Tf=4, seed=0, vocab_size=16,
+             token_shift=False):
     """An SMT objective and one batch of its inputs, short pasts included; with subsets, the decoder reads 3 and the
     RNN regresses 4 of each window's labels, as train_smt.py's decoded_labels / dyn_labels draw them."""
     teacher, rnn = (causal_models if encoder_type == 'causal' else tiny_models)(
-        backbone=backbone, context_len=Tc, future_len=Tf, vocab_size=vocab_size)
+        backbone=backbone, context_len=Tc, future_len=Tf, vocab_size=vocab_size, token_shift=token_shift)
     rnn.readout.requires_grad_(False)
     objective = SMTObjective(teacher, rnn, labels_per_window=n_labels)
     g = torch.Generator().manual_seed(seed)
@@ -109,11 +110,12 @@ def counted_flops(objective, args):
     return counter.get_total_flops()
 
 
-@pytest.mark.parametrize('backbone', ['transformer', 'mlp'])
-def test_flops_formula_matches_the_counter_for_the_reference_encoder(backbone):
+@pytest.mark.parametrize('backbone, token_shift', [('transformer', False), ('mlp', False), ('transformer', True)])
+def test_flops_formula_matches_the_counter_for_the_reference_encoder(backbone, token_shift):
     """Every attention of the reference step reads every pair, so the formula must match the counter (within 0.5%:
     the formula leaves out a few vector-sized products); a vocabulary of 500 makes the heads count."""
-    objective, args = smt_case(backbone, 'reference', n_labels=1, subsets=False, Tc=16, vocab_size=500)
+    objective, args = smt_case(backbone, 'reference', n_labels=1, subsets=False, Tc=16, vocab_size=500,
+                               token_shift=token_shift)
     B = args[0].size(0)
     formula = smt_flops_per_window(objective.teacher.cfg, objective.rnn.step_flops()) * B
     assert counted_flops(objective, args) == pytest.approx(formula, rel=5e-3)
