@@ -13,6 +13,7 @@ import signal
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 
 import torch
 import torch.distributed as dist
@@ -32,7 +33,8 @@ BUDGET_KEYS = ('max_iters', 'max_time')  # the schedule follows them: a change i
 
 
 def resume_from(out_dir, parts, trainers, config, keys, exact=()):
-    """Load out_dir/ckpt.pt for resuming. parts: {name: the model args (dict) this run builds}; trainers: the
+    """Load out_dir/ckpt.pt for resuming. parts: {name: the model config (a dataclass) this run builds}, compared
+    field by field with the checkpoint's, whose fields added since it was saved take their defaults; trainers: the
     checkpoint kinds this script resumes; keys: the config keys that must match (architecture, data). A checkpoint
     of another trainer or trained with other settings is refused with the first key that differs, not reshaped.
     exact: the training keys (EXACT_KEYS and the trainer's own) with which the resumed run goes on exactly as the
@@ -51,9 +53,11 @@ def resume_from(out_dir, parts, trainers, config, keys, exact=()):
             was = ckpt['config'][k]
             fail(f"{path} does not match this run: {k}: {was} in the checkpoint, {config[k]} given; resume with "
                  f"--{k}={was}, or use another --out_dir")
-    for name, args in parts.items():
-        for k, v in args.items():
-            was = ckpt[f'{name}_args'].get(k)
+    for name, cfg in parts.items():
+        want = asdict(cfg)
+        was_cfg = asdict(type(cfg)(**{k: v for k, v in ckpt[f'{name}_args'].items() if k in want}))
+        for k, v in want.items():
+            was = was_cfg[k]
             if was != v:
                 fail(f"{path} does not match this run: {k}: {was} in the checkpoint, {v} given ({name}); resume "
                      f"with the settings and data it was trained with, or use another --out_dir")

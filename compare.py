@@ -73,6 +73,8 @@ if task:  # the probe sweep: dataset synthetic:<task>:<L>, and the teacher sees 
 CONFIGS = {'smt': smt_config, 'bptt': bptt_config}
 if bptt_args == 'auto':
     bptt_args = '' if task else '--stateful=True'
+
+
 def config_file(path):  # a trainer's config file argument: none for '' (the trainer's own defaults)
     return [path] if path else []
 
@@ -157,7 +159,8 @@ for i, (value, backbone, method) in enumerate(runs):
     if rc == 0 and method == 'smt' and dmt_frac > 0:  # the recipe's second phase: DMT from the SMT checkpoint
         print(f"    SMT done ({wall:.0f}s); DMT for {max_time * dmt_frac:.0f}s", flush=True)
         rc, dmt_wall, tail = run_logged([sys.executable, 'train_dmt.py', *config_file(dmt_config),
-                                         f'--init_from={ckpt}', f'--out_dir={run_dir}/dmt', f'--max_time={max_time * dmt_frac}',
+                                         f'--init_from={ckpt}', f'--out_dir={run_dir}/dmt',
+                                         f'--max_time={max_time * dmt_frac}',
                                          f'--max_iters={BIG}', f'--eval_interval={BIG}', f'--device={device}',
                                          '--overwrite=True'] + dmt_args.split(),
                                         os.path.join(run_dir, 'dmt.log'))

@@ -186,7 +186,7 @@ except ValueError as e:  # sizes a backbone cannot split its memory into
 iter_num = 0
 ckpt = None
 if init_from == 'resume':
-    ckpt = resume_from(out_dir, {'rnn': asdict(rnn_cfg)}, ('bptt',), config, ARCH_KEYS, () if eval_only else EXACT)
+    ckpt = resume_from(out_dir, {'rnn': rnn_cfg}, ('bptt',), config, ARCH_KEYS, () if eval_only else EXACT)
     rnn.load_state_dict(ckpt['rnn'])
     iter_num = ckpt['iter_num'] if eval_only else check_resume_iters(ckpt, max_iters, 'max_iters', f"{out_dir}/ckpt.pt",
                                                                           max_time)

@@ -65,7 +65,7 @@ decoded_labels = 48  # the decoder reads this many of a window's labels, those w
 dyn_labels = 32  # the RNN regresses this many of a window's transitions, drawn at random (0: all)
 band = 64  # each attention reads at most the last `band` tokens (0: the whole window): a memory is then a function
 # of a fixed span of the stream, the teacher's reach (Teacher.reach), so its labels also teach the RNN to forget
-token_shift = False  # each context token's encoder input also holds its predecessor's embedding
+token_shift = False  # each context token's encoder input also holds a learned map of its predecessor's embedding
 # model
 backbone = 'transformer'  # the RNN's updater: transformer, mlp, gru, lstm, mingru (model.BACKBONES)
 n_mem = 4  # K memory tokens
@@ -201,7 +201,7 @@ except ValueError as e:  # sizes a backbone cannot split its memory into
 iter_num = 0
 ckpt = None
 if init_from == 'resume':
-    ckpt = resume_from(out_dir, {'rnn': asdict(rnn_cfg), 'teacher': asdict(teacher_cfg)}, ('smt',), config, ARCH_KEYS,
+    ckpt = resume_from(out_dir, {'rnn': rnn_cfg, 'teacher': teacher_cfg}, ('smt',), config, ARCH_KEYS,
                        () if eval_only else EXACT)
     teacher.load_state_dict(ckpt['teacher'])
     rnn.load_state_dict(ckpt['rnn'])

@@ -44,5 +44,6 @@ def test_bench_classic_sizes_are_the_configs():
     for cell in ('lstm', 'gru'):
         cfg = configurator.load(configurator.defaults_of('train_bptt.py'), [f'config/shakespeare_{cell}.py'])
         assert (cfg['backbone'], cfg['n_rnn_layer'], cfg['readout']) == (cell, 1, 'linear')
-        assert (cfg['hidden'], cfg['d_model'], cfg['block_size']) == (bench['classic_hidden'], bench['classic_embd'], 256)
+        assert (cfg['hidden'], cfg['d_model'], cfg['block_size']) == (bench['classic_hidden'], bench['classic_embd'],
+                                                                      256)
         assert cell == 'gru' or cfg['batch_size'] == bench['classic_batch']
