@@ -12,8 +12,14 @@ for SMT, RNN steps for BPTT), MFU where the device's peak is known (the trainers
                  `classic_embd`, the linear head, `classic_batch` sequences of T), each beside a plain PyTorch
                  language model of the same sizes (nn.Embedding -> nn.LSTM / nn.GRU -> nn.Linear, the same optimizer),
                  and the ratio of their step times: what the project's machinery costs over the plain model.
-profile=True adds, for (b): the FLOPs formula against torch's FlopCounterMode for one step, and the profiler's
-table of the kernels that take the step's time.
+  dmt            (not in the default modes) DMT steps as train_dmt.py takes them, on rollouts of T steps from the
+                 teacher's memory of T tokens (`dmt_batch` rollouts, `dmt_labels` of their steps labelled): the
+                 visit without a graph and one batched step over the labelled transitions (dmt), beside the step DMT
+                 took before it (dmt-loop: autograd through the step loop, the state detached at every step, every
+                 step labelled and read, a backward over Td small graphs), their steps taking turns. Transitions:
+                 the rollout's steps, however many are trained.
+profile=True adds, for (b) and dmt: the FLOPs formula against torch's FlopCounterMode for one step, and the
+profiler's table of the kernels that take the step's time.
 
     python bench.py                                          # small sizes, CPU or GPU
     python bench.py --sizes=reference                        # docs/method.md sizes (a GPU: compile, bf16)
@@ -21,6 +27,7 @@ table of the kernels that take the step's time.
     python bench.py --sizes=reference --modes=smt-many --decoded_labels=16 --compile=regional --profile=True
     python bench.py --modes=classic --lengths=256 --iters=10             # the classic cells beside nn.LSTM / nn.GRU
     python bench.py --modes=smt-many --lengths=785 --decoded_labels=32 --dyn_labels=32 --plan_memories=False   # vs True
+    python bench.py --modes=dmt --lengths=128 --iters=10                 # DMT's step against its step loop
 
 (c) calls rnn.run_logits, so a backbone's fast whole-sequence path (cuDNN, a parallel scan) is what gets timed.
 """
@@ -35,7 +42,8 @@ from torch.utils.flop_counter import FlopCounterMode
 import configurator
 from common import (COMPILE_FLAGS, clip_grads, compile_mode, device_name, make_optimizer, peak_flops, setup_system,
                     wrap_model)
-from encoder import SMTObjective, Teacher, TeacherConfig, memory_plan, smt_flops_per_window, uniformity_indices
+from encoder import (DMTObjective, SMTObjective, Teacher, TeacherConfig, dmt_flops_per_rollout, memory_plan,
+                     smt_flops_per_window, uniformity_indices)
 from model import RNN, RNNConfig, cell_memory_tokens
 
 # -----------------------------------------------------------------------------
@@ -58,6 +66,9 @@ bptt_tokens = 0
 classic_hidden = 512  # one layer of this width
 classic_embd = 64  # the byte embedding's width (d_model)
 classic_batch = 4  # sequences of T per step (config/shakespeare_lstm.py's)
+# dmt: train_dmt.py's defaults
+dmt_batch = 16  # rollouts of T steps per step
+dmt_labels = 16  # labelled (and trained, and read) steps of each rollout (dyn_labels)
 # optimizer: the trainers' defaults, so a timed step is a training step
 learning_rate = 3e-4
 weight_decay = 0.01
@@ -91,10 +102,12 @@ try:
 except ValueError:
     configurator.fail(f"lengths must be comma-separated integers, got {lengths!r}")
 mode_list = modes.split(',')
-if not set(mode_list) <= {'smt-ref', 'smt-many', 'bptt', 'classic'} or not mode_list:
-    configurator.fail(f"modes must be a comma-separated subset of smt-ref,smt-many,bptt,classic, got {modes!r}")
-if min(Ts) < 1 or labels_per_window < 1 or warmup < 0 or iters < 1 or min(classic_hidden, classic_batch) < 1:
-    configurator.fail("lengths, labels_per_window, iters, classic_hidden and classic_batch must be >= 1, warmup >= 0")
+if not set(mode_list) <= {'smt-ref', 'smt-many', 'bptt', 'classic', 'dmt'} or not mode_list:
+    configurator.fail(f"modes must be a comma-separated subset of smt-ref,smt-many,bptt,classic,dmt, got {modes!r}")
+if (min(Ts) < 1 or labels_per_window < 1 or warmup < 0 or iters < 1
+        or min(classic_hidden, classic_batch, dmt_batch, dmt_labels) < 1):
+    configurator.fail("lengths, labels_per_window, iters, classic_hidden, classic_batch, dmt_batch and dmt_labels must "
+                      "be >= 1, warmup >= 0")
 try:
     CLASSIC_MEM = {cell: cell_memory_tokens(cell, classic_hidden, 1, classic_embd) for cell in ('lstm', 'gru')
                    if 'classic' in mode_list}
@@ -229,6 +242,66 @@ def classic_step_fns(cell, T, B):
     return step, lm_step(plain, plain, T, B), flops
 
 
+
+def dmt_step_fns(T, B, n_labels):
+    """train_dmt.py's step (teacher labels, DMTObjective with n_labels of T steps labelled, trained and read,
+    backward, clipping, AdamW) and the step before it (every step labelled and read, autograd through the loop), on
+    the same rollouts; their training FLOPs (dmt_flops_per_rollout) per step."""
+    m = preset['model']
+    # a banded teacher (the CPU recipe's band), so its memories anywhere in the rollout come from shared passes
+    teacher = Teacher(TeacherConfig(vocab_size=V, backbone=backbone, encoder_type='causal', context_len=T, band=64,
+                                    future_len=Tf, max_pos=2 * T + K + Tf, **{k: m[k] for k in (
+                                        'n_mem', 'd_model', 'n_head', 'n_enc_layer', 'n_dec_layer')})).to(dev)
+    teacher.requires_grad_(False)
+    rnn = make_rnn(K + Tf)
+    rnn.m0.requires_grad_(False)
+    if compile_as:
+        rnn.compile_parts()
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(V, (B, 2 * T + 1), generator=g).to(dev)  # T tokens of past, then the rollout's T inputs
+    xs, ys = x[:, T:-1], x[:, T + 1:]
+    sparse = torch.randperm(T, generator=g)[:n_labels].sort().values.to(dev)
+    objective = DMTObjective(rnn, ce_at_labels=True)
+
+    def labels(steps):
+        with torch.no_grad():
+            mem = teacher.memory(x[:, :-1], torch.cat([torch.tensor([T - 1], device=dev), T + steps]).expand(B, -1))
+        return mem[:, 0], mem[:, 1:]
+
+    def loop_loss():
+        m_start, target = labels(torch.arange(T, device=dev))
+        m, ms = m_start, []
+        for t in range(T):
+            m = rnn.step(m.detach(), xs[:, t])
+            ms.append(m)
+        ms = torch.stack(ms, dim=1)
+        ce = F.cross_entropy(rnn.logits(ms.detach()).float().flatten(0, 1), ys.flatten())
+        return objective.w_mse * F.mse_loss(ms.float(), target.float()) + objective.w_ce * ce
+
+    def batched_loss():
+        m_start, target = labels(sparse)
+        return objective(m_start, xs, ys, sparse, target)[0]
+
+    def train(loss_fn):
+        optimizer = make_optimizer(rnn.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
+
+        def step():
+            with ctx:
+                loss = loss_fn()
+            loss.backward()
+            clip_grads(rnn.parameters(), grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        return step
+    flops = [B * dmt_flops_per_rollout(teacher.cfg, rnn.step_flops(), rnn.readout_flops(), T, T, n, T, n, n, graph)
+             for n, graph in ((n_labels, False), (T, True))]
+
+    def once():
+        with ctx:
+            batched_loss().backward()
+        rnn.zero_grad(set_to_none=True)
+    return train(batched_loss), train(loop_loss), flops, once
+
 def ratio(r):
     return f"{r:.2f}x" if r < 10 else f"{r:,.0f}x"
 
@@ -287,6 +360,18 @@ for T in Ts:
                 for name, (first, dt) in zip(names, timed):
                     print_row(T, name, f"{B} seqs", first, dt, flops, B * T, B * T)
                 print(f"{T:>5} {cell:<9} ms/step = {ratio(timed[0][1] / timed[1][1])} {names[1]}'s", flush=True)
+            continue
+        if mode == 'dmt':
+            B, n = dmt_batch, min(dmt_labels, T)
+            step, loop_step, flops, once = dmt_step_fns(T, B, n)
+            timed = time_steps(step, loop_step)
+            if profile:
+                profile_step(step, once, flops[0])
+            del step, loop_step
+            free()
+            for name, batch, (first, dt), f in zip(('dmt', 'dmt-loop'), (f"{B}x{T} r{n}", f"{B}x{T}"), timed, flops):
+                print_row(T, name, batch, first, dt, f, B * T, B * T)
+            print(f"{T:>5} dmt       rollout transitions/s = {ratio(timed[1][1] / timed[0][1])} dmt-loop's", flush=True)
             continue
         if mode == 'smt-ref':
             B = max(1, min(ref_windows, ref_tokens // T))

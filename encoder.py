@@ -436,6 +436,17 @@ def encoder_flops(cfg, T, G):
     return 6 * 12 * n * d * d * (T + G * K) + 12 * n * d * scores + 6 * d * d * T * cfg.token_shift
 
 
+
+def dmt_flops_per_rollout(cfg, step_flops, readout_flops, Tc, Td, n_labels, visited, trained, read, graph=False):
+    """Training FLOPs of one DMT rollout of Td steps (train_dmt.py's MFU, bench.py's dmt rows): `visited` forward
+    updater steps without a graph (a third of a training step each; Td for the step loop, more for parallel sweeps),
+    `trained` transitions stepped again with the graph (forward + backward), the readout at `read` positions, and one
+    forward pass of the teacher (a third of a training pass) over the Tc + Td tokens computing the start memory and
+    n_labels labels. graph=True: the rollout itself ran with autograd (BPTT, or DMT's loop before the batched step),
+    so each of its Td steps is a training step and nothing is stepped again."""
+    steps = Td if graph else visited / 3 + trained
+    return steps * step_flops + read * readout_flops + encoder_flops(cfg, Tc + Td, n_labels + 1) / 3
+
 class DMTObjective(nn.Module):
     """The DMT loss (docs/method.md, DMT) over a batch of rollouts of the RNN on its own states. Holds only the RNN:
     the teacher's labels come from outside, without gradient, so the teacher stays out of the DDP wrapper.

@@ -30,7 +30,7 @@ from common import (TRAIN_RULES, Logger, Throughput, all_reduce_sum, batch_plan,
                     set_lr, setup_system, time_is_up, wrap_model)
 from configurator import at_least, int_list, one_of, satisfies
 from data import data_meta, eval_sequences, load_data, need_tokens, step_generator
-from encoder import DMTObjective, Teacher, TeacherConfig, encoder_flops
+from encoder import DMTObjective, Teacher, TeacherConfig, dmt_flops_per_rollout
 from metrics import format_drift, format_rnn_report, rnn_report, teacher_window_bits
 from model import RNN, RNNConfig
 
@@ -244,16 +244,11 @@ rows_per_iter = batch_size * gradient_accumulation_steps
 
 
 def flops_per_row(Td, n_labels, sweeps):
-    """Training FLOPs of one rollout of Td steps with n_labels labels, visited in `sweeps` sweeps (Td: the loop): the
-    visit (forward steps, a third of a training step each; sweep k recomputes the Td - k states not yet exact), the
-    trained transitions, the readout, and one forward teacher pass computing the labels and the start memory (a third
-    of a training pass)."""
+    """Training FLOPs of one rollout (encoder.dmt_flops_per_rollout): the loop visits Td states; sweep k of the
+    parallel visit recomputes the Td - k states not yet exact."""
     visited = Td if rollout == 'sequential' else sweeps * Td - sweeps * (sweeps - 1) / 2
-    trained = Td if ce_through_state else n_labels
-    steps = Td if bptt else visited / 3 + trained  # in training steps
-    read = n_labels if dyn_labels else Td  # readout positions
-    teacher_pass = encoder_flops(teacher.cfg, Tc + Td, n_labels + 1) / 3
-    return steps * rnn.step_flops() + read * rnn.readout_flops() + teacher_pass
+    return dmt_flops_per_rollout(teacher.cfg, rnn.step_flops(), rnn.readout_flops(), Tc, Td, n_labels, visited,
+                                 Td if ce_through_state else n_labels, n_labels if dyn_labels else Td, bptt)
 
 
 peak = peak_flops(dev)

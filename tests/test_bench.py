@@ -3,6 +3,8 @@ classic cells beside plain PyTorch models at the configs' sizes; mistakes give o
 import ast
 import os
 
+import pytest
+
 import configurator
 from conftest import ROOT, run, user_error
 
@@ -34,6 +36,19 @@ def test_bench_times_the_classic_cells_beside_plain_models():
     assert [r[5] for r in ratios] == ["nn.LSTM's", "nn.GRU's"] and all(float(r[4][:-1]) > 0 for r in ratios)
     assert 'classic_embd=5' in user_error(['bench.py', '--modes=classic', '--classic_embd=5'])
 
+
+
+def test_bench_times_dmt_beside_its_step_loop():
+    """--modes=dmt: train_dmt.py's step (dmt_labels of T steps labelled) and the step loop before it (every step),
+    taking turns on the same rollouts; both count the rollout's B*T transitions, and the ratio line compares them."""
+    p = run(['bench.py', '--modes=dmt', '--lengths=8', '--dmt_batch=2', '--dmt_labels=3', '--warmup=0', '--iters=1',
+             '--device=cpu'])
+    rows = [l.split() for l in p.stdout.splitlines() if l.split()[:1] == ['8']]
+    assert [(r[1], r[2]) for r in rows[:2]] == [('dmt', '2x8'), ('dmt-loop', '2x8')], p.stdout
+    assert rows[0][3] == 'r3' and len(rows) == 3 and rows[2][-1] == "dmt-loop's", p.stdout
+    for r in rows[:2]:  # ... ms/step tokens/s trans/s MFU: trans/s = 16 transitions / (ms/step)
+        assert float(r[-2].replace(',', '')) == pytest.approx(16 / float(r[-4]) * 1000, rel=0.02, abs=1)
+    assert 'dmt_labels' in user_error(['bench.py', '--modes=dmt', '--dmt_labels=0'])
 
 def test_bench_classic_sizes_are_the_configs():
     """The classic rows time config/shakespeare_lstm.py's and config/shakespeare_gru.py's models (at the LSTM's

@@ -9,7 +9,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from conftest import causal_models, tiny_models
-from encoder import SMTObjective, memory_plan, smt_flops_per_window, uniformity_indices
+from encoder import (DMTObjective, SMTObjective, dmt_flops_per_rollout, encoder_flops, memory_plan,
+                     smt_flops_per_window, uniformity_indices)
 from model import BACKBONES, compile_regions
 
 TOL = dict(atol=1e-5, rtol=1e-4)  # fp32; aot_eager reorders nothing, Inductor fuses (reassociated sums)
@@ -140,3 +141,21 @@ def test_flops_formula_for_many_labels():
     f12, c12 = both(1, 2)
     assert f12 <= c12 < 1.15 * f12
     assert c14 - c12 > 1.5 * (c34 - c33) and f14 - f12 > 1.5 * (f34 - f33)
+
+
+@pytest.mark.parametrize('backbone', ['transformer', 'mlp'])
+def test_dmt_flops_formula_matches_the_counter(backbone):
+    """DMT's step without its teacher pass (encoder_flops, checked above): the visit of Td forward steps, the labelled
+    transitions stepped again with the graph, the readout at those steps: the counter's count must match the
+    formula's (within 0.5%, as the reference encoder's)."""
+    teacher, rnn = tiny_models(backbone=backbone, vocab_size=500)
+    B, Td, n = 4, 12, 3
+    x, y = torch.randint(0, 500, (B, Td)), torch.randint(0, 500, (B, Td))
+    steps = torch.tensor([2, 5, 11])
+    with torch.no_grad():
+        labels = rnn.run(rnn.initial_memory(B), x)[:, steps] + 0.1
+    args = (rnn.initial_memory(B).detach(), x, y, steps, labels)
+    counted = counted_flops(DMTObjective(rnn, ce_at_labels=True), args)
+    formula = B * (dmt_flops_per_rollout(teacher.cfg, rnn.step_flops(), rnn.readout_flops(), 8, Td, n, Td, n, n)
+                   - encoder_flops(teacher.cfg, 8 + Td, n + 1) / 3)
+    assert counted == pytest.approx(formula, rel=5e-3)
