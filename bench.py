@@ -17,7 +17,7 @@ for SMT, RNN steps for BPTT), MFU where the device's peak is known (the trainers
                  visit without a graph and one batched step over the labelled transitions (dmt), beside the step DMT
                  took before it (dmt-loop: autograd through the step loop, the state detached at every step, every
                  step labelled and read, a backward over Td small graphs), their steps taking turns. Transitions:
-                 the rollout's steps, however many are trained.
+                 the rollout's steps, however many are trained. dmt_rollout='parallel': the visit by sweeps.
 profile=True adds, for (b) and dmt: the FLOPs formula against torch's FlopCounterMode for one step, and the
 profiler's table of the kernels that take the step's time.
 
@@ -69,6 +69,7 @@ classic_batch = 4  # sequences of T per step (config/shakespeare_lstm.py's)
 # dmt: train_dmt.py's defaults
 dmt_batch = 16  # rollouts of T steps per step
 dmt_labels = 16  # labelled (and trained, and read) steps of each rollout (dyn_labels)
+dmt_rollout = 'sequential'  # the visit: 'sequential' or 'parallel' (train_dmt.py's rollout, to its rollout_tol 1e-4)
 # optimizer: the trainers' defaults, so a timed step is a training step
 learning_rate = 3e-4
 weight_decay = 0.01
@@ -105,9 +106,9 @@ mode_list = modes.split(',')
 if not set(mode_list) <= {'smt-ref', 'smt-many', 'bptt', 'classic', 'dmt'} or not mode_list:
     configurator.fail(f"modes must be a comma-separated subset of smt-ref,smt-many,bptt,classic,dmt, got {modes!r}")
 if (min(Ts) < 1 or labels_per_window < 1 or warmup < 0 or iters < 1
-        or min(classic_hidden, classic_batch, dmt_batch, dmt_labels) < 1):
+        or min(classic_hidden, classic_batch, dmt_batch, dmt_labels) < 1 or dmt_rollout not in ('sequential', 'parallel')):
     configurator.fail("lengths, labels_per_window, iters, classic_hidden, classic_batch, dmt_batch and dmt_labels must "
-                      "be >= 1, warmup >= 0")
+                      "be >= 1, warmup >= 0, dmt_rollout 'sequential' or 'parallel'")
 try:
     CLASSIC_MEM = {cell: cell_memory_tokens(cell, classic_hidden, 1, classic_embd) for cell in ('lstm', 'gru')
                    if 'classic' in mode_list}
@@ -261,7 +262,8 @@ def dmt_step_fns(T, B, n_labels):
     x = torch.randint(V, (B, 2 * T + 1), generator=g).to(dev)  # T tokens of past, then the rollout's T inputs
     xs, ys = x[:, T:-1], x[:, T + 1:]
     sparse = torch.randperm(T, generator=g)[:n_labels].sort().values.to(dev)
-    objective = DMTObjective(rnn, ce_at_labels=True)
+    objective = DMTObjective(rnn, ce_at_labels=True, rollout=dmt_rollout)
+    sweeps = []  # the visit's sweeps, each call (Td for the loop)
 
     def labels(steps):
         with torch.no_grad():
@@ -280,7 +282,9 @@ def dmt_step_fns(T, B, n_labels):
 
     def batched_loss():
         m_start, target = labels(sparse)
-        return objective(m_start, xs, ys, sparse, target)[0]
+        loss, terms = objective(m_start, xs, ys, sparse, target)
+        sweeps.append(int(terms[2]))
+        return loss
 
     def train(loss_fn):
         optimizer = make_optimizer(rnn.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
@@ -300,7 +304,7 @@ def dmt_step_fns(T, B, n_labels):
         with ctx:
             batched_loss().backward()
         rnn.zero_grad(set_to_none=True)
-    return train(batched_loss), train(loop_loss), flops, once
+    return train(batched_loss), train(loop_loss), flops, once, sweeps
 
 def ratio(r):
     return f"{r:.2f}x" if r < 10 else f"{r:,.0f}x"
@@ -363,7 +367,7 @@ for T in Ts:
             continue
         if mode == 'dmt':
             B, n = dmt_batch, min(dmt_labels, T)
-            step, loop_step, flops, once = dmt_step_fns(T, B, n)
+            step, loop_step, flops, once, sweeps = dmt_step_fns(T, B, n)
             timed = time_steps(step, loop_step)
             if profile:
                 profile_step(step, once, flops[0])
@@ -371,7 +375,8 @@ for T in Ts:
             free()
             for name, batch, (first, dt), f in zip(('dmt', 'dmt-loop'), (f"{B}x{T} r{n}", f"{B}x{T}"), timed, flops):
                 print_row(T, name, batch, first, dt, f, B * T, B * T)
-            print(f"{T:>5} dmt       rollout transitions/s = {ratio(timed[1][1] / timed[0][1])} dmt-loop's", flush=True)
+            print(f"{T:>5} dmt       rollout transitions/s = {ratio(timed[1][1] / timed[0][1])} dmt-loop's | visit "
+                  f"{dmt_rollout}, sweeps {min(sweeps)}-{max(sweeps)} of {T}", flush=True)
             continue
         if mode == 'smt-ref':
             B = max(1, min(ref_windows, ref_tokens // T))

@@ -3,6 +3,7 @@
 #
 #     OUT=/path/to/results bash scripts/gpu_check.sh            # the SMT step: compile, throughput, MFU (8 min at most)
 #     OUT=/path/to/results bash scripts/gpu_check.sh quality    # the trainers end to end: time to quality (9 min)
+#     OUT=/path/to/results bash scripts/gpu_check.sh dmt        # DMT's step against its step loop (5 min)
 #
 # Every step runs under `timeout`, so a slow step costs its own budget only and the later ones still run.
 #
@@ -42,6 +43,19 @@ step() {  # step NAME SECONDS CMD...: run CMD under a timeout into $OUT/NAME.txt
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
   git log -1 --oneline 2>/dev/null || true; } > "$OUT/env.txt" 2>&1
 cat "$OUT/env.txt"
+
+if [ "${1:-}" = dmt ]; then
+    D="--modes=dmt --lengths=128 --iters=10"
+    step dmt_seq 60 python3 bench.py $D --compile=False
+    step dmt_par 60 python3 bench.py $D --compile=False --dmt_rollout=parallel
+    step dmt_seq_compiled 90 python3 bench.py $D --compile=regional
+    step dmt_par_compiled 90 python3 bench.py $D --compile=regional --dmt_rollout=parallel
+    { cat "$OUT/env.txt"; for f in dmt_seq dmt_par dmt_seq_compiled dmt_par_compiled; do
+        echo; echo "# $f"; grep -E '^bench:|^ +T mode|^ +128 |exit|TIMED|Error' "$OUT/$f.txt"; done
+      echo "total $(($(date +%s) - T0)) s"; } > "$OUT/summary.txt" 2>&1
+    cat "$OUT/summary.txt"
+    exit 0
+fi
 
 if [ "${1:-}" = quality ]; then
     SMT_S=${SMT_S:-60} DMT_S=${DMT_S:-20} EVAL=${EVAL:---L=1024}  # (a CPU dry run: SMT_S=3 DMT_S=2 EVAL="--L=64 --n_seqs=4")

@@ -45,10 +45,11 @@ def test_bench_times_dmt_beside_its_step_loop():
              '--device=cpu'])
     rows = [l.split() for l in p.stdout.splitlines() if l.split()[:1] == ['8']]
     assert [(r[1], r[2]) for r in rows[:2]] == [('dmt', '2x8'), ('dmt-loop', '2x8')], p.stdout
-    assert rows[0][3] == 'r3' and len(rows) == 3 and rows[2][-1] == "dmt-loop's", p.stdout
+    assert rows[0][3] == 'r3' and len(rows) == 3 and rows[2][-1] == "8", p.stdout  # ... sweeps 8-8 of 8
     for r in rows[:2]:  # ... ms/step tokens/s trans/s MFU: trans/s = 16 transitions / (ms/step)
         assert float(r[-2].replace(',', '')) == pytest.approx(16 / float(r[-4]) * 1000, rel=0.02, abs=1)
     assert 'dmt_labels' in user_error(['bench.py', '--modes=dmt', '--dmt_labels=0'])
+    assert 'dmt_rollout' in user_error(['bench.py', '--modes=dmt', '--dmt_rollout=jacobi'])
 
 def test_bench_classic_sizes_are_the_configs():
     """The classic rows time config/shakespeare_lstm.py's and config/shakespeare_gru.py's models (at the LSTM's
