@@ -36,6 +36,8 @@ class TeacherConfig:
     band: int = 0           # causal encoder: every attention reads at most the last `band` tokens (0: no limit)
     token_shift: bool = False  # each context token's input also holds a learned map of its predecessor's embedding,
     # so one attention finds a token by what precedes it (a key's value after a marker: retrieval, associative recall)
+    present_head: bool = False  # a linear head that reads the present token back from the memory (train_smt's
+    # w_present): with it a memory holds the token the RNN's next step needs beside its input
     max_pos: int = 1024
 
 
@@ -58,6 +60,7 @@ class Teacher(nn.Module):
         self.encoder = Stack(cfg.n_enc_layer, cfg.d_model, cfg.n_head, cfg.max_pos)
         self.decoder = Decoder(cfg)
         self.shift = nn.Linear(cfg.d_model, cfg.d_model, bias=False) if cfg.token_shift else None
+        self.present = nn.Linear(cfg.n_mem * cfg.d_model, cfg.vocab_size) if cfg.present_head else None
         init_weights(self)
         self.registers = nn.Parameter(0.02 * torch.randn(cfg.n_mem, cfg.d_model))
 
@@ -329,13 +332,16 @@ class SMTObjective(nn.Module):
     labels (label_valid). The causal encoder's m_{t+1} is the past up to x_{t+1} from the same window start (one
     token longer), where the reference slides its window by one."""
 
-    def __init__(self, teacher, rnn, w_dec=1.0, w_dyn=0.1, w_unif=0.001, labels_per_window=1, w_rnn_ce=0.0):
+    def __init__(self, teacher, rnn, w_dec=1.0, w_dyn=0.1, w_unif=0.001, labels_per_window=1, w_rnn_ce=0.0,
+                 w_present=0.0):
         super().__init__()
         if labels_per_window != 1 and teacher.cfg.encoder_type != 'causal':
             raise ValueError("labels_per_window > 1 needs encoder_type='causal'")
         assert 1 <= labels_per_window <= teacher.cfg.context_len
+        assert (w_present > 0) == (teacher.present is not None), "w_present > 0 needs TeacherConfig(present_head=True)"
         self.teacher, self.rnn = teacher, rnn
         self.w_dec, self.w_dyn, self.w_unif, self.w_rnn_ce = w_dec, w_dyn, w_unif, w_rnn_ce
+        self.w_present = w_present
         self.labels = labels_per_window
 
     def forward(self, x, y, n_ctx, unif_idx, dec_idx=None, dyn_idx=None, mem_idx=None):
@@ -381,7 +387,16 @@ class SMTObjective(nn.Module):
         l_unif = uniformity_loss((ms if mem_idx is not None else ms[:, :-1]).reshape(-1, ms.size(-1))[unif_idx])
         target_sq = (m_next.detach().float().pow(2).mean(dim=(-2, -1)).flatten() * w).sum() / w.sum()
         next_y = torch.where(valid_dyn, y.gather(1, p_dyn + 1), -1)  # the target after x_{p+1}
-        return self.combine(l_dec, l_dyn, l_unif, l_dyn.detach() / target_sq, self.rnn_ce(m_pred, next_y.flatten()))
+        loss, terms = self.combine(l_dec, l_dyn, l_unif, l_dyn.detach() / target_sq,
+                                   self.rnn_ce(m_pred, next_y.flatten()))
+        if self.w_present == 0:
+            return loss, terms
+        # L_present: memory j's own present token x_{Tc-L+j} read back from it, where that token is real
+        pos = Tc - L + plan
+        present = torch.where(n_ctx[:, None] >= L - plan, x.gather(1, pos), -1)
+        l_present = F.cross_entropy(self.teacher.present(ms.flatten(2)).float().flatten(0, 1), present.flatten(),
+                                    ignore_index=-1)
+        return loss + self.w_present * l_present, torch.cat([terms, l_present.detach()[None]])
 
     def rnn_ce(self, m_pred, targets):
         """The decoder's next-token CE (its first slot) read from the RNN's one-step memories m_pred (N, K, d). With

@@ -80,6 +80,8 @@ future_len = 8  # Tf: the tokens the decoder predicts from a memory
 # SMT objective
 w_dec = 1.0
 w_rnn_ce = 0.0  # weight of the decoder's next-token CE read from the RNN's one-step memories (0: logged only)
+w_present = 0.0  # weight of L_present: each memory's present token read back by a linear head (0: no head). The next
+# step reads x_{t+1} beside m_t; what it needs of x_t (a marker before a value) the memory must hold (docs/results.md)
 w_dyn = 0.1
 w_unif = 0.001
 # optimizer
@@ -130,6 +132,7 @@ RULES = {**TRAIN_RULES, **RNN_RULES,  # every key, checked before any work: 'err
     'band': [at_least(0), satisfies(lambda v, c: v == 0 or c['encoder_type'] == 'causal',
                                     f"{CAUSAL} (0: no band)", "add --encoder_type=causal, or use band=0")],
     'w_dec': at_least(0.0), 'w_dyn': at_least(0.0), 'w_unif': at_least(0.0), 'w_rnn_ce': at_least(0.0),
+    'w_present': at_least(0.0),
     'eval_windows': at_least(1), 'drift_steps': int_list(1),
 }
 configurator.check(config, RULES)
@@ -140,7 +143,7 @@ ARCH_KEYS = ('backbone', 'hidden', 'n_mem', 'd_model', 'n_head', 'n_enc_layer', 
              'context_len', 'future_len', 'encoder_type', 'band', 'token_shift', 'dataset')
 # a resume keeps these too, or it would not continue exactly (refused unless allow_changes=True)
 EXACT = EXACT_KEYS + ('short_ctx_frac', 'labels_per_window', 'decoded_labels', 'dyn_labels', 'w_dec', 'w_rnn_ce',
-                      'w_dyn', 'w_unif')
+                      'w_dyn', 'w_unif', 'w_present')
 init_from = config['init_from'] = claim_out_dir(out_dir, init_from, overwrite)  # lock; no silent overwrite
 signals = StopSignals(out_dir, init_from == 'resume')  # from here on SIGINT/SIGTERM save the last step and exit
 
@@ -167,7 +170,7 @@ rnn_cfg = RNNConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=
 teacher_cfg = TeacherConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=n_head, backbone=backbone,
                             encoder_type=encoder_type, n_enc_layer=n_enc_layer, n_dec_layer=n_dec_layer,
                             context_len=context_len, future_len=future_len, band=band, token_shift=token_shift,
-                            max_pos=max_pos)
+                            present_head=w_present > 0, max_pos=max_pos)
 
 
 def get_batch(iter_num, index, rows):
@@ -214,7 +217,7 @@ rnn.to(dev)
 # teacher parts (sync_rnn), frozen so they stay out of the optimizer and out of DDP's gradient buckets
 rnn.m0.requires_grad_(False)
 rnn.readout.requires_grad_(False)
-smt = SMTObjective(teacher, rnn, w_dec, w_dyn, w_unif, labels_per_window, w_rnn_ce=w_rnn_ce)
+smt = SMTObjective(teacher, rnn, w_dec, w_dyn, w_unif, labels_per_window, w_rnn_ce=w_rnn_ce, w_present=w_present)
 optimizer = make_optimizer(smt.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
 if ckpt is not None:
     optimizer.load_state_dict(ckpt['optimizer'])
@@ -246,7 +249,7 @@ def evaluate():
     initial memory and from the teacher's memory of the first Tc tokens, and the drift of both rollouts)."""
     smt.eval()
     sync_rnn()
-    names = ('dec', 'dyn', 'unif', 'dyn_rel', 'rnn_ce')
+    names = ('dec', 'dyn', 'unif', 'dyn_rel', 'rnn_ce') + (('present',) if w_present else ())
     sums = dict.fromkeys(names + ('windows',), 0.0)  # each term x windows, and the windows
     mine = list(range(sys_['rank'], eval_windows, sys_['world_size']))
     for i in range(0, len(mine), batch_size):
@@ -313,7 +316,7 @@ while True:
     set_lr(optimizer, lr)
 
     # one optimisation step over the global batch; this process takes its share of the micro-batches
-    terms = torch.zeros(5, device=dev)
+    terms = torch.zeros(5 + (w_present > 0), device=dev)  # dec, dyn, unif, dyn_rel, rnn_ce (, present)
     n_trans = 0  # real labelled transitions trained by this process in this iteration
     for index, rows in micro_steps(train_step, plan, sys_):
         *inputs, n = get_batch(iter_num, index, rows)
@@ -331,18 +334,19 @@ while True:
 
     dt = clock.tick(iter_num, start_iter)
     if iter_num % log_interval == 0:
-        dec, dyn, unif, dyn_rel, rnn_ce = all_reduce_sum(terms, sys_).div(sys_['world_size']).tolist()  # all ranks
+        dec, dyn, unif, dyn_rel, rnn_ce, *present = all_reduce_sum(terms, sys_).div(sys_['world_size']).tolist()
         check_finite(dict(dec=dec, dyn=dyn, unif=unif, dyn_rel=dyn_rel, rnn_ce=rnn_ce), iter_num, 'the train loss',
                      f"learning_rate={learning_rate}", sys_['dtype'], out_dir)
         if master:
-            loss_val = w_dec * dec + w_dyn * dyn + w_unif * unif + w_rnn_ce * rnn_ce
+            loss_val = w_dec * dec + w_dyn * dyn + w_unif * unif + w_rnn_ce * rnn_ce + w_present * sum(present)
             tok_s, mfu = rates(dt, rows_per_iter * window, flops_per_iter, peak)
             trans_s = n_trans * sys_['world_size'] / dt  # real labelled transitions
-            print(f"iter {iter_num}: loss {loss_val:.4f} (smt: dec {dec:.4f} dyn {dyn:.5f} (rel {dyn_rel:.4f}) unif {unif:.3f} rnn_ce {rnn_ce:.4f}) | "
+            print(f"iter {iter_num}: loss {loss_val:.4f} (smt: dec {dec:.4f} dyn {dyn:.5f} (rel {dyn_rel:.4f}) unif {unif:.3f} rnn_ce {rnn_ce:.4f}"
+                  f"{''.join(f' present {p:.4f}' for p in present)}) | "
                   f"{tok_s:,.0f} tok/s {trans_s:,.0f} trans/s | mfu {mfu} | lr {lr:.2e} | {dt * 1000:.0f} ms | "
                   f"eta {clock.eta(iter_num, max_iters, max_time)}")
             logger.log({'train/loss': loss_val, 'train/dec': dec, 'train/dyn': dyn, 'train/dyn_rel': dyn_rel,
-                        'train/rnn_ce': rnn_ce,
+                        'train/rnn_ce': rnn_ce, **{'train/present': p for p in present},
                         'train/unif': unif, 'lr': lr,
                         'tokens_per_s': tok_s, 'transitions_per_s': trans_s, 'grad_norm/rnn': rnn_norm.item(),
                         'grad_norm/teacher': teacher_norm.item()}, step=iter_num)

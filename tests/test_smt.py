@@ -1,7 +1,9 @@
 """The SMT objective: one RNN step per transition, gradients everywhere they should be, compile parity."""
 import torch
 
-from conftest import encode, tiny_models
+import pytest
+
+from conftest import causal_models, encode, tiny_models
 from encoder import SMTObjective
 
 
@@ -104,3 +106,27 @@ def test_rnn_ce_reads_the_rnn_one_step_memory():
             assert rnn.wte.weight.grad.abs().sum() > 0
         else:
             assert not loss.requires_grad or loss.grad_fn is None or loss.item() == 0.0
+
+
+def test_present_loss_reads_each_memory_s_own_token():
+    """L_present: the present token x_p of every computed memory (the past up to p), read back by the teacher's
+    linear head, over the memories whose present is real (p at or after the window's real past); it trains the
+    encoder; without the head the objective refuses a weight."""
+    teacher, rnn = causal_models(present_head=True)
+    x, y, n_ctx, _ = batch()  # n_ctx 8, 8, 2, 0 of Tc = 8
+    L, Tc = 4, 8
+    objective = SMTObjective(teacher, rnn, w_dec=0.0, w_dyn=0.0, w_unif=0.0, labels_per_window=L, w_present=1.0)
+    idx = torch.arange(4)
+    loss, terms = objective(x, y, n_ctx, idx)
+    pos = torch.arange(Tc - L, Tc + 1)  # memories 0..L: the pasts up to x_4 .. x_8
+    with torch.no_grad():
+        ms = teacher.window_memories(x[:, :Tc + 1], Tc - n_ctx, pos.expand(4, -1))
+        logits = teacher.present(ms.flatten(2))
+    real = pos[None] >= Tc - n_ctx[:, None]
+    assert real.sum(1).tolist() == [5, 5, 3, 1]
+    want = torch.nn.functional.cross_entropy(logits[real], x[:, pos][real])
+    torch.testing.assert_close(terms[5], want)
+    loss.backward()
+    assert teacher.present.weight.grad.abs().sum() > 0 and teacher.registers.grad.abs().sum() > 0
+    with pytest.raises(AssertionError, match='present_head'):
+        SMTObjective(*tiny_models(), w_present=1.0)
