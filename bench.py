@@ -106,7 +106,8 @@ mode_list = modes.split(',')
 if not set(mode_list) <= {'smt-ref', 'smt-many', 'bptt', 'classic', 'dmt'} or not mode_list:
     configurator.fail(f"modes must be a comma-separated subset of smt-ref,smt-many,bptt,classic,dmt, got {modes!r}")
 if (min(Ts) < 1 or labels_per_window < 1 or warmup < 0 or iters < 1
-        or min(classic_hidden, classic_batch, dmt_batch, dmt_labels) < 1 or dmt_rollout not in ('sequential', 'parallel')):
+        or min(classic_hidden, classic_batch, dmt_batch, dmt_labels) < 1
+        or dmt_rollout not in ('sequential', 'parallel')):
     configurator.fail("lengths, labels_per_window, iters, classic_hidden, classic_batch, dmt_batch and dmt_labels must "
                       "be >= 1, warmup >= 0, dmt_rollout 'sequential' or 'parallel'")
 try:

@@ -241,6 +241,7 @@ def sync_rnn():
 unigram_bits, bigram_bits = data.baselines(val_x, val_y)
 DRIFT_STEPS = [int(s) for s in drift_steps.split(',')]
 
+TERMS = ('dec', 'dyn', 'unif', 'dyn_rel', 'rnn_ce') + (('present',) if w_present else ())  # SMTObjective's terms
 
 @torch.no_grad()
 def evaluate():
@@ -249,8 +250,7 @@ def evaluate():
     initial memory and from the teacher's memory of the first Tc tokens, and the drift of both rollouts)."""
     smt.eval()
     sync_rnn()
-    names = ('dec', 'dyn', 'unif', 'dyn_rel', 'rnn_ce') + (('present',) if w_present else ())
-    sums = dict.fromkeys(names + ('windows',), 0.0)  # each term x windows, and the windows
+    sums = dict.fromkeys(TERMS + ('windows',), 0.0)  # each term x windows, and the windows
     mine = list(range(sys_['rank'], eval_windows, sys_['world_size']))
     for i in range(0, len(mine), batch_size):
         x, y, n_ctx = (v[mine[i:i + batch_size]].to(dev) for v in val_windows)
@@ -258,11 +258,11 @@ def evaluate():
                                  torch.Generator().manual_seed(0)).to(dev)
         with ctx:
             _, terms = smt(x, y, n_ctx, idx)
-        for name, t in zip(names, terms.double().cpu().tolist()):
+        for name, t in zip(TERMS, terms.double().cpu().tolist()):
             sums[name] += t * x.size(0)
         sums['windows'] += x.size(0)
     s = all_reduce_sums(sums, sys_)
-    val = dict(**{name: s[name] / s['windows'] for name in names},
+    val = dict(**{name: s[name] / s['windows'] for name in TERMS},
                teacher_bits=teacher_window_bits(teacher, val_windows, sys_, ctx, batch_size),
                **rnn_report(rnn, val_x, val_y, sys_, ctx, batch_size, teacher, DRIFT_STEPS))
     smt.train()
@@ -316,7 +316,7 @@ while True:
     set_lr(optimizer, lr)
 
     # one optimisation step over the global batch; this process takes its share of the micro-batches
-    terms = torch.zeros(5 + (w_present > 0), device=dev)  # dec, dyn, unif, dyn_rel, rnn_ce (, present)
+    terms = torch.zeros(len(TERMS), device=dev)
     n_trans = 0  # real labelled transitions trained by this process in this iteration
     for index, rows in micro_steps(train_step, plan, sys_):
         *inputs, n = get_batch(iter_num, index, rows)
@@ -341,7 +341,8 @@ while True:
             loss_val = w_dec * dec + w_dyn * dyn + w_unif * unif + w_rnn_ce * rnn_ce + w_present * sum(present)
             tok_s, mfu = rates(dt, rows_per_iter * window, flops_per_iter, peak)
             trans_s = n_trans * sys_['world_size'] / dt  # real labelled transitions
-            print(f"iter {iter_num}: loss {loss_val:.4f} (smt: dec {dec:.4f} dyn {dyn:.5f} (rel {dyn_rel:.4f}) unif {unif:.3f} rnn_ce {rnn_ce:.4f}"
+            print(f"iter {iter_num}: loss {loss_val:.4f} (smt: dec {dec:.4f} dyn {dyn:.5f} (rel {dyn_rel:.4f}) "
+                  f"unif {unif:.3f} rnn_ce {rnn_ce:.4f}"
                   f"{''.join(f' present {p:.4f}' for p in present)}) | "
                   f"{tok_s:,.0f} tok/s {trans_s:,.0f} trans/s | mfu {mfu} | lr {lr:.2e} | {dt * 1000:.0f} ms | "
                   f"eta {clock.eta(iter_num, max_iters, max_time)}")

@@ -40,13 +40,13 @@ if not dataset.startswith('synthetic:retrieval'):
 data = load_synthetic(dataset)
 task, L = data.task, data.length
 if not 0 <= position <= L - 3:
-    configurator.fail(f"position={position}: the needle and its value sit before the query, so 0 <= position <= {L - 3}")
+    configurator.fail(f"position={position}: the needle and its value sit before the query, so 0 <= position "
+                      f"<= {L - 3}")
 teacher, rnn = Teacher(TeacherConfig(**ck['teacher_args'])), RNN(RNNConfig(**ck['rnn_args']))
 teacher.load_state_dict(ck['teacher'])
 rnn.load_state_dict(ck['rnn'])
 teacher.eval()
 rnn.eval()
-torch.manual_seed(seed)
 x, _ = data.sequences('val', n_episodes, L, torch.Generator().manual_seed(seed))
 x[:, :L - 1] = torch.where(x[:, :L - 1] == task.NEEDLE, 0, x[:, :L - 1])  # one needle only: the one placed at p
 x[:, position] = task.NEEDLE

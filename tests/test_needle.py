@@ -11,8 +11,9 @@ def table(out):
 
 
 def test_needle_reports_where_the_value_enters(tmp_path):
-    run(['train_smt.py'] + TINY + ['--dataset=synthetic:retrieval:12', '--context_len=13', '--labels_per_window=13', '--encoder_type=causal',
-                                   '--max_iters=2', f'--out_dir={tmp_path}', '--eval_interval=1000'])
+    run(['train_smt.py'] + TINY + ['--dataset=synthetic:retrieval:12', '--context_len=13', '--labels_per_window=13',
+                                   '--encoder_type=causal', '--max_iters=2', f'--out_dir={tmp_path}',
+                                   '--eval_interval=1000'])
     p = run(['scripts/needle.py', f'--ckpt={tmp_path}/ckpt.pt', '--position=4', '--n_episodes=8'])
     rows = table(p.stdout)
     assert sorted(rows) == [0, 3, 4, 5, 6, 8, 10, 11], p.stdout
@@ -26,7 +27,8 @@ def test_needle_reports_where_the_value_enters(tmp_path):
 
 
 def test_needle_refuses_other_checkpoints(tmp_path):
-    run(['train_smt.py'] + TINY + ['--dataset=synthetic:copy:12', '--context_len=13', '--labels_per_window=13', '--encoder_type=causal',
-                                   '--max_iters=1', f'--out_dir={tmp_path}', '--eval_interval=1000'])
+    run(['train_smt.py'] + TINY + ['--dataset=synthetic:copy:12', '--context_len=13', '--labels_per_window=13',
+                                   '--encoder_type=causal', '--max_iters=1', f'--out_dir={tmp_path}',
+                                   '--eval_interval=1000'])
     assert 'retrieval' in user_error(['scripts/needle.py', f'--ckpt={tmp_path}/ckpt.pt'])
     assert 'nope.pt' in user_error(['scripts/needle.py', f'--ckpt={tmp_path}/nope.pt'])
