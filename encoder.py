@@ -423,8 +423,9 @@ def smt_flops_per_window(cfg, step_flops, labels_per_window=1, decoded_labels=0,
     """Training FLOPs (forward + backward) of one SMT window, for MFU: the matrix products the step computes,
     checked against torch's FlopCounterMode in tests/test_compile.py. The encoder; per decoded label one decoder pass
     over K + Tf - 1 tokens and its vocabulary head on Tf slots; one RNN step (step_flops: RNN.step_flops) per
-    regressed transition (0: every label); and the rnn_ce diagnostic, a forward decoder pass (a third of a training
-    pass) over the K tokens of each regressed one-step memory, with one head slot. The readout is not trained by SMT.
+    regressed transition (0: every label); the rnn_ce diagnostic, a forward decoder pass (a third of a training
+    pass) over the K tokens of each regressed one-step memory, with one head slot; and w_present's head (causal
+    encoder) on every memory computed. The readout is not trained by SMT.
     reference: two full encoder passes over Tc + K tokens. causal: one pass over Tc + 1 context tokens (causal
     attention, half the scores) plus a group of K registers for each memory computed (memory_plan), each reading on
     average the context up to its label; only the unmasked query-key pairs count, though attention kernels may
@@ -438,7 +439,8 @@ def smt_flops_per_window(cfg, step_flops, labels_per_window=1, decoded_labels=0,
     D, R = decoded_labels or L, dyn_labels or L
     sparse = planned and decoded_labels and dyn_labels and D + 2 * R < L + 1
     N = D + 2 * R if sparse else L + 1  # the memories the encoder computes (memory_plan; planned=False: every one)
-    return encoder_flops(cfg, Tc + 1, N) + D * decode + R * (step_flops + rnn_ce)
+    present = 6 * K * d * cfg.vocab_size * cfg.present_head  # w_present's head on each computed memory
+    return encoder_flops(cfg, Tc + 1, N) + D * decode + R * (step_flops + rnn_ce) + N * present
 
 
 def encoder_flops(cfg, T, G):

@@ -334,20 +334,21 @@ while True:
 
     dt = clock.tick(iter_num, start_iter)
     if iter_num % log_interval == 0:
-        dec, dyn, unif, dyn_rel, rnn_ce, *present = all_reduce_sum(terms, sys_).div(sys_['world_size']).tolist()
-        check_finite(dict(dec=dec, dyn=dyn, unif=unif, dyn_rel=dyn_rel, rnn_ce=rnn_ce), iter_num, 'the train loss',
-                     f"learning_rate={learning_rate}", sys_['dtype'], out_dir)
+        t = dict(zip(TERMS, all_reduce_sum(terms, sys_).div(sys_['world_size']).tolist()))
+        check_finite(t, iter_num, 'the train loss', f"learning_rate={learning_rate}", sys_['dtype'], out_dir)
+        dec, dyn, unif, dyn_rel, rnn_ce = (t[k] for k in TERMS[:5])
+        present = t.get('present', 0.0)
         if master:
-            loss_val = w_dec * dec + w_dyn * dyn + w_unif * unif + w_rnn_ce * rnn_ce + w_present * sum(present)
+            loss_val = w_dec * dec + w_dyn * dyn + w_unif * unif + w_rnn_ce * rnn_ce + w_present * present
             tok_s, mfu = rates(dt, rows_per_iter * window, flops_per_iter, peak)
             trans_s = n_trans * sys_['world_size'] / dt  # real labelled transitions
             print(f"iter {iter_num}: loss {loss_val:.4f} (smt: dec {dec:.4f} dyn {dyn:.5f} (rel {dyn_rel:.4f}) "
                   f"unif {unif:.3f} rnn_ce {rnn_ce:.4f}"
-                  f"{''.join(f' present {p:.4f}' for p in present)}) | "
+                  f"{f' present {present:.4f}' if w_present else ''}) | "
                   f"{tok_s:,.0f} tok/s {trans_s:,.0f} trans/s | mfu {mfu} | lr {lr:.2e} | {dt * 1000:.0f} ms | "
                   f"eta {clock.eta(iter_num, max_iters, max_time)}")
             logger.log({'train/loss': loss_val, 'train/dec': dec, 'train/dyn': dyn, 'train/dyn_rel': dyn_rel,
-                        'train/rnn_ce': rnn_ce, **{'train/present': p for p in present},
+                        'train/rnn_ce': rnn_ce, **({'train/present': present} if w_present else {}),
                         'train/unif': unif, 'lr': lr,
                         'tokens_per_s': tok_s, 'transitions_per_s': trans_s, 'grad_norm/rnn': rnn_norm.item(),
                         'grad_norm/teacher': teacher_norm.item()}, step=iter_num)
