@@ -9,8 +9,9 @@ and by position bucket (does it still use what it read long ago, past the window
 next-token accuracy and the unigram/bigram baselines. The sequences are the same for every checkpoint of a call:
 one L, and a fixed seed picks fixed positions of the validation stream (for a given n_seqs and L). For SMT
 checkpoints also: the teacher's next-token CE on the same sequences (its past cut to the last Tc tokens; every
-teacher_every-th position, as each costs a full encoder pass), and the reference protocol, the memory seeded by the
-encoder on the first Tc tokens and the RNN alone on the rest.
+teacher_every-th position, as each costs a full encoder pass); where the gap between teacher and RNN is, on those
+positions by bucket: the RNN's readout on the teacher's memories, one RNN step from them, and the RNN alone; and the
+reference protocol, the memory seeded by the encoder on the first Tc tokens and the RNN alone on the rest.
 
 For SMT/DMT checkpoints also the drift MSE(m^_t, m_t) between the RNN's own states and the teacher's memories of
 the same past, after t steps, for rollouts from both starts (the initial memory; the encoder's memory of Tc tokens).
@@ -31,7 +32,7 @@ from checkpoint import check_writable, load_checkpoint
 from common import Progress, setup_system
 from configurator import at_least, device_rule, dtype_rule, int_list, satisfies
 from data import eval_sequences, load_data
-from metrics import LOG2E, bits_and_accuracy, encoder_memories, memory_drift, rnn_nll, teacher_nll
+from metrics import LOG2E, bits_and_accuracy, encoder_memories, gap_nll, memory_drift, rnn_nll
 from model import RNN, RNNConfig
 
 out_dir = 'out-shakespeare'
@@ -112,7 +113,7 @@ def evaluate(path, ck, data, name, window, L):
               'rnn': {**bits_and_accuracy(nll, hits, valid), 'by_position': buckets}}
     unigram, bigram = data.baselines(x, y)
     result['baselines'] = {'unigram': unigram, 'bigram': bigram}
-    result['teacher'] = result['rnn_encoder_seeded'] = result['drift'] = None
+    result['teacher'] = result['gap'] = result['rnn_encoder_seeded'] = result['drift'] = None
     if not has_teacher:
         return result
 
@@ -123,9 +124,16 @@ def evaluate(path, ck, data, name, window, L):
     teacher.to(dev).eval()
     Tc = teacher.cfg.context_len
     every = 1 if data.meta.get('episodic') else teacher_every  # a probe's few targets: each of them
-    t_nll, t_y = teacher_nll(teacher, x, y, ctx, every, 16 * batch_size,
-                             Progress(n_seqs * len(range(0, L, every)), f"{path}: teacher, positions"))
-    result['teacher'] = {'bits': t_nll[t_y >= 0].double().mean().item() * LOG2E, 'every': every}
+    # the teacher on the same positions, and where the RNN loses what it knows: its readout on the teacher's
+    # memories, one RNN step from them, and the RNN alone (from the run above) at the same positions
+    gap = gap_nll(rnn, teacher, x, y, ctx, every, 16 * batch_size,
+                  Progress(n_seqs * len(range(0, L, every)), f"{path}: teacher, positions"))
+    gap['alone'] = (nll[:, ::every].flatten(), hits[:, ::every].flatten())
+    t_pos, t_ok = torch.arange(0, L, every).repeat(n_seqs), y[:, ::every].flatten() >= 0
+    result['teacher'] = {**bits_and_accuracy(*gap['teacher'], t_ok), 'every': every}
+    result['gap'] = {'every': every, 'by_position': [
+        {'start': a, 'end': b, **{k: bits_and_accuracy(*v, t_ok & (t_pos >= a) & (t_pos < b)) for k, v in gap.items()}}
+        for a, b in zip(edges[:-1], edges[1:])], **{k: bits_and_accuracy(*v, t_ok) for k, v in gap.items()}}
     steps = [int(s) for s in drift_steps.split(',')]
     result['drift'] = {'from_initial': memory_drift(rnn, teacher, x, ctx, False, steps, batch_size)}
     if L > Tc:  # the reference protocol: the encoder reads x_0..x_{Tc-1}, the RNN alone predicts y_Tc onwards
@@ -150,6 +158,14 @@ def report(r):
     if r['teacher']:
         print(f"teacher (next token from its memory of the past, one position in {r['teacher']['every']}): "
               f"{r['teacher']['bits']:.4f} bits/token")
+    if r['gap']:
+        g, cols = r['gap'], ('teacher', 'readout', 'one_step', 'alone')
+        cell = lambda v: f"{v['bits']:8.4f} {v['acc']:6.3f}" if v['bits'] is not None else f"{'-':>8} {'-':>6}"
+        print(f"where the gap is, on the teacher's positions (bits, accuracy): the teacher; the RNN's readout on the "
+              f"teacher's memory; one RNN step from the teacher's memory before; the RNN alone")
+        print(f"  {'positions':>12} " + ' '.join(f"{c.replace('_', ' '):>15}" for c in cols))
+        for b in g['by_position'] + [dict(start=0, end=L, **{k: g[k] for k in cols})]:
+            print(f"  {b['start']:>5}-{b['end'] - 1:<6} " + ' '.join(cell(b[k]) for k in cols))
     if r['rnn_encoder_seeded']:
         s = r['rnn_encoder_seeded']
         print(f"RNN seeded by the encoder on the first {Tc} tokens, positions {Tc}-{L - 1}: {s['bits']:.4f} "

@@ -5,7 +5,8 @@ train_bptt.py), by eval.py and so by compare.py:
   rnn_nll          the RNN alone, teacher-forced from its initial memory (or from a given start memory)
   encoder_memories the reference protocol's seed: the teacher's memory of each sequence's first Tc tokens
   memory_drift     MSE(m^_t, m_t) between the RNN's own states after t steps and the teacher's memory of that past
-  teacher_nll      the teacher's next-token CE from the last Tc tokens of each position's past (eval.py)
+  gap_nll          the teacher's next-token CE from the last Tc tokens of each position's past, the RNN's readout
+                   on those memories and on one RNN step from them (eval.py): where the RNN loses what it knows
   teacher_window_bits  the same on the fixed SMT validation windows (the trainers)
   rnn_report       the trainers' report: all of the above for the RNN on fixed sequences, split over processes
 
@@ -84,26 +85,33 @@ def memory_drift(rnn, teacher, x, ctx, from_encoder, steps, batch_size=16):
 
 
 @torch.no_grad()
-def teacher_nll(teacher, x, y, ctx, every=1, batch_size=256, progress=None):
-    """The teacher's next-token NLL (nats) at every `every`-th position t of x (N, L): the decoder's first output
-    from the teacher's memory of the past up to x_t (Teacher.memory), batch_size memories a call. Returns the NLL
-    and the targets (N * L/every,), flattened sequence by sequence; the NLL is 0 where the target is -1. progress:
-    a common.Progress fed with the positions done."""
+def gap_nll(rnn, teacher, x, y, ctx, every=1, batch_size=256, progress=None):
+    """Where the RNN loses what its teacher knows, at every `every`-th position t of x (N, L): the teacher's
+    next-token NLL ('teacher': the decoder's first output from the teacher's memory of the past up to x_t, its last
+    Tc tokens: Teacher.memory), the RNN's readout on that memory ('readout': what the readout loses), and on one RNN
+    step from the teacher's memory of the past before x_t ('one_step': what a transition adds to that); the RNN
+    alone (rnn_nll) adds what its own states drift away. Returns {name: (nll, hits)}, each (N * L/every,) flattened
+    sequence by sequence: the NLL in nats, 0 where the target is -1, and whether the argmax prediction was the
+    target. batch_size: memories a call; progress: a common.Progress fed with the positions done."""
     N, L = x.shape
-    device = next(teacher.parameters()).device
+    device = next(rnn.parameters()).device
     present = torch.arange(0, L, every, device=device)
-    t_y, out, per = y[:, ::every], [], max(1, batch_size // len(present))
+    t_y, per = y[:, ::every], max(1, batch_size // (2 * len(present)))
+    out = {'teacher': [], 'readout': [], 'one_step': []}
     for i in range(0, N, per):
-        xs = x[i:i + per].to(device)
+        xs, ys = x[i:i + per].to(device), t_y[i:i + per].flatten().to(device)
         with ctx:
-            m = teacher.memory(xs, present.expand(xs.size(0), -1)).flatten(0, 1)
-            logits = teacher.decode(m, m.new_zeros(m.size(0), 0, dtype=torch.long))[:, 0]
-        out.append(F.cross_entropy(logits.float(), t_y[i:i + per].flatten().to(device), ignore_index=-1,
-                                   reduction='none').cpu())
+            m = teacher.memory(xs, torch.cat([present - 1, present]).expand(xs.size(0), -1))  # -1: the empty past
+            before, now = m[:, :len(present)].flatten(0, 1), m[:, len(present):].flatten(0, 1)
+            stepped = rnn.step(before.to(now.dtype), xs[:, ::every].flatten())
+            decoded = teacher.decode(now, xs.new_zeros(now.size(0), 0))[:, 0]
+            for name, logits in (('teacher', decoded), ('readout', rnn.logits(now)), ('one_step', rnn.logits(stepped))):
+                logits = logits.float()
+                nll = F.cross_entropy(logits, ys, ignore_index=-1, reduction='none')
+                out[name].append((nll.cpu(), ((logits.argmax(-1) == ys) & (ys >= 0)).cpu()))
         if progress is not None:
             progress.update(xs.size(0) * len(present))
-    return torch.cat(out), t_y.flatten()
-
+    return {k: tuple(torch.cat(parts) for parts in zip(*v)) for k, v in out.items()}
 
 @torch.no_grad()
 def teacher_window_bits(teacher, windows, sys_, ctx, batch_size):

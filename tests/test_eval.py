@@ -26,7 +26,15 @@ def test_eval_is_deterministic_for_either_trainer(bptt_ckpt, tiny_ckpt, tmp_path
     assert s1 == s2 and s1['trainer'] == 'smt' and s1['L'] == 64  # 4x context_len=16
     assert s1['teacher']['bits'] > 0 and s1['rnn_encoder_seeded']['start'] == 16
     assert set(s1) >= {'checkpoint', 'trainer', 'backbone', 'dataset', 'L', 'rnn', 'baselines', 'teacher',
-                       'rnn_encoder_seeded'}
+                       'gap', 'rnn_encoder_seeded'}
+    # the gap's 'alone' column is the RNN alone on the teacher's positions (every 8th), its buckets the RNN's
+    gap, every = s1['gap'], s1['teacher']['every']
+    assert every == 8 and len(gap['by_position']) == len(s1['rnn']['by_position'])
+    assert gap['alone']['bits'] != s1['rnn']['bits'] and abs(gap['alone']['bits'] - s1['rnn']['bits']) < 1.0
+    for b in gap['by_position']:
+        assert b['teacher']['bits'] > 0
+        assert all(0 <= b[k]['acc'] <= 1 for k in ('teacher', 'readout', 'one_step', 'alone'))
+    assert a['gap'] is None
     assert s1['baselines'] == a['baselines']  # the same val tokens for every checkpoint at the same L
 
 

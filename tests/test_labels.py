@@ -226,16 +226,16 @@ def test_regressing_a_subset_of_transitions():
     assert not torch.allclose(part[1], full[1])
 
 
-def test_teacher_nll_of_the_banded_teacher():
+def test_eval_teacher_ce_of_the_banded_teacher():
     """eval.py's teacher CE with a banded teacher (whole sequences from shared passes) equals the decoder's first
     output from the per-window memory of each scored position."""
     from contextlib import nullcontext
-    from metrics import teacher_nll
-    teacher, _ = causal_models(n_enc_layer=2)
+    from metrics import gap_nll
+    teacher, rnn = causal_models(n_enc_layer=2)
     teacher.cfg.band = 3
     torch.manual_seed(4)
     x, y = torch.randint(0, 16, (3, 20)), torch.randint(0, 16, (3, 20))
-    nll, t_y = teacher_nll(teacher, x, y, nullcontext(), every=3, batch_size=8)
+    nll = gap_nll(rnn, teacher, x, y, nullcontext(), every=3, batch_size=8)['teacher'][0]
     R, want = teacher.reach(), []
     for b in range(3):
         for p in range(0, 20, 3):
@@ -243,25 +243,49 @@ def test_teacher_nll_of_the_banded_teacher():
             m = encode(teacher, F.pad(x[b:b + 1, w:p + 1], (R - (p + 1 - w), 0)), torch.tensor([p + 1 - w]))
             logits = teacher.decode(m, x[:1, :0])[:, 0]
             want.append(F.cross_entropy(logits, y[b, p:p + 1]))
-    torch.testing.assert_close(t_y, y[:, ::3].flatten())
     torch.testing.assert_close(nll, torch.stack(want), atol=2e-5, rtol=1e-5)
 
 
-def test_teacher_nll_scores_only_the_targets():
+def test_eval_teacher_ce_scores_only_the_targets():
     """eval.py's teacher CE without a band (a pass per position) runs only where there is a target (a probe has
     a few an episode) and equals the decoder's first output from the memory of that position's past."""
     from contextlib import nullcontext
-    from metrics import teacher_nll
-    teacher, _ = causal_models(n_enc_layer=2)
+    from metrics import gap_nll
+    teacher, rnn = causal_models(n_enc_layer=2)
     torch.manual_seed(5)
     x, y = torch.randint(0, 16, (3, 12)), torch.randint(0, 16, (3, 12))
     y[:, :7] = -1  # targets only at the end, as in a probe
     y[1, 9] = -1
-    nll, t_y = teacher_nll(teacher, x, y, nullcontext(), every=1, batch_size=4)
-    torch.testing.assert_close(t_y, y.flatten())
+    nll, t_y = gap_nll(rnn, teacher, x, y, nullcontext(), every=1, batch_size=4)['teacher'][0], y.flatten()
     assert (nll[t_y < 0] == 0).all() and (nll[t_y >= 0] > 0).all()
     with torch.no_grad():
         for b, p in (y >= 0).nonzero().tolist():
             m = teacher.memory(x[b:b + 1], torch.tensor([p]))
             want = F.cross_entropy(teacher.decode(m, x[:1, :0])[:, 0], y[b, p:p + 1])
             torch.testing.assert_close(nll[b * 12 + p], want, atol=2e-5, rtol=1e-5)
+
+
+def test_gap_nll_reads_the_teachers_memories_and_one_step_from_them():
+    """eval.py's gap: at each scored position t, the RNN's readout on the teacher's memory of the past up to x_t,
+    and on one RNN step from the teacher's memory of the past before x_t (the empty past at t = 0) reading x_t."""
+    from contextlib import nullcontext
+    from metrics import gap_nll
+    teacher, rnn = causal_models(n_enc_layer=2)
+    teacher.cfg.band = 3
+    torch.manual_seed(6)
+    x, y = torch.randint(0, 16, (3, 14)), torch.randint(0, 16, (3, 14))
+    y[2, 6] = -1
+    gap = gap_nll(rnn, teacher, x, y, nullcontext(), every=3, batch_size=8)
+    t_y = y[:, ::3].flatten()
+    with torch.no_grad():
+        for i, (b, p) in enumerate((b, p) for b in range(3) for p in range(0, 14, 3)):
+            before, now = teacher.memory(x[b:b + 1], torch.tensor([[p - 1, p]]))[0]
+            for name, m in (('readout', now[None]), ('one_step', rnn.step(before[None], x[b, p:p + 1]))):
+                logits = rnn.logits(m)
+                nll, hit = gap[name][0][i], gap[name][1][i]
+                if t_y[i] < 0:
+                    assert nll == 0 and not hit
+                    continue
+                torch.testing.assert_close(nll, F.cross_entropy(logits, y[b, p:p + 1]), atol=2e-5, rtol=1e-5)
+                assert hit == (logits.argmax(-1) == y[b, p]).item()
+    assert not torch.allclose(gap['readout'][0], gap['one_step'][0])
