@@ -333,7 +333,7 @@ class SMTObjective(nn.Module):
     token longer), where the reference slides its window by one."""
 
     def __init__(self, teacher, rnn, w_dec=1.0, w_dyn=0.1, w_unif=0.001, labels_per_window=1, w_rnn_ce=0.0,
-                 w_present=0.0):
+                 w_present=0.0, dyn_noise=0.0):
         super().__init__()
         if labels_per_window != 1 and teacher.cfg.encoder_type != 'causal':
             raise ValueError("labels_per_window > 1 needs encoder_type='causal'")
@@ -341,10 +341,10 @@ class SMTObjective(nn.Module):
         assert (w_present > 0) == (teacher.present is not None), "w_present > 0 needs TeacherConfig(present_head=True)"
         self.teacher, self.rnn = teacher, rnn
         self.w_dec, self.w_dyn, self.w_unif, self.w_rnn_ce = w_dec, w_dyn, w_unif, w_rnn_ce
-        self.w_present = w_present
+        self.w_present, self.dyn_noise = w_present, dyn_noise
         self.labels = labels_per_window
 
-    def forward(self, x, y, n_ctx, unif_idx, dec_idx=None, dyn_idx=None, mem_idx=None):
+    def forward(self, x, y, n_ctx, unif_idx, dec_idx=None, dyn_idx=None, mem_idx=None, noise=None):
         """x, y (B, Tc+Tf): a window of inputs and their next-token targets (-1: ignored), with the present x_t at
         index Tc-1: the past x_{t-Tc+1..t}, then x_{t+1..}. n_ctx (B,): how much of the past is real (its last
         n_ctx[b] tokens); unif_idx: which of the labelled memory tokens enter the uniformity loss
@@ -358,7 +358,10 @@ class SMTObjective(nn.Module):
         (None: all); neighbouring transitions of a window are much alike, and with a cheap teacher the RNN's step is
         the larger share. mem_idx (B, N): which of the window's L + 1 memories the encoder computes (memory_plan;
         None: all), unif_idx then indexing their tokens (uniformity_indices with the plan). rnn_ce reads the RNN's
-        one-step memories of the regressed transitions."""
+        one-step memories of the regressed transitions. noise (B, R, K, d), standard normal (None: none): the RNN's
+        step reads m_t + dyn_noise * rms(m_t) * noise and regresses the clean m_{t+1}, so it learns to pull a state
+        that has drifted off the teacher's memories back onto them (time-parallel, where DMT corrects the drift on
+        the RNN's own rollouts); rms(m_t) is each memory's, detached."""
         Tc, Tf, L = self.teacher.cfg.context_len, self.teacher.cfg.future_len, self.labels
         B, dev = x.size(0), x.device
         every = torch.arange(L, device=dev).expand(B, -1).contiguous()
@@ -380,6 +383,9 @@ class SMTObjective(nn.Module):
         # one step from each regressed label, all in one updater call; MSE per transition, averaged over real ones
         dyn = every if dyn_idx is None else dyn_idx
         m_t, m_next, p_dyn, valid_dyn = memories(dyn), memories(dyn + 1), Tc - L + dyn, valid.gather(1, dyn)
+        if noise is not None and self.dyn_noise > 0:
+            rms = m_t.detach().pow(2).mean(dim=(-2, -1), keepdim=True).sqrt()
+            m_t = m_t + self.dyn_noise * rms * noise.to(m_t.dtype)
         m_pred = self.rnn.step(m_t.flatten(0, 1), x.gather(1, p_dyn + 1).flatten())
         err = (m_pred.float() - m_next.flatten(0, 1).float()).pow(2).mean(dim=(-2, -1))
         w = valid_dyn.flatten().float()

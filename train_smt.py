@@ -83,6 +83,8 @@ w_rnn_ce = 0.0  # weight of the decoder's next-token CE read from the RNN's one-
 w_present = 0.0  # weight of L_present: each memory's present token read back by a linear head (0: no head). The next
 # step reads x_{t+1} beside m_t; what it needs of x_t (a marker before a value) the memory must hold (docs/results.md)
 w_dyn = 0.1
+dyn_noise = 0.0  # L_dyn's step reads m_t plus Gaussian noise of this std (relative to m_t's RMS), so the RNN learns to
+# pull drifted states back onto the teacher's (0: the clean memory)
 w_unif = 0.001
 # optimizer
 learning_rate = 2e-3
@@ -132,7 +134,7 @@ RULES = {**TRAIN_RULES, **RNN_RULES,  # every key, checked before any work: 'err
     'band': [at_least(0), satisfies(lambda v, c: v == 0 or c['encoder_type'] == 'causal',
                                     f"{CAUSAL} (0: no band)", "add --encoder_type=causal, or use band=0")],
     'w_dec': at_least(0.0), 'w_dyn': at_least(0.0), 'w_unif': at_least(0.0), 'w_rnn_ce': at_least(0.0),
-    'w_present': at_least(0.0),
+    'w_present': at_least(0.0), 'dyn_noise': at_least(0.0),
     'eval_windows': at_least(1), 'drift_steps': int_list(1),
 }
 configurator.check(config, RULES)
@@ -143,7 +145,7 @@ ARCH_KEYS = ('backbone', 'hidden', 'n_mem', 'd_model', 'n_head', 'n_enc_layer', 
              'context_len', 'future_len', 'encoder_type', 'band', 'token_shift', 'dataset')
 # a resume keeps these too, or it would not continue exactly (refused unless allow_changes=True)
 EXACT = EXACT_KEYS + ('short_ctx_frac', 'labels_per_window', 'decoded_labels', 'dyn_labels', 'w_dec', 'w_rnn_ce',
-                      'w_dyn', 'w_unif', 'w_present')
+                      'w_dyn', 'w_unif', 'w_present', 'dyn_noise')
 init_from = config['init_from'] = claim_out_dir(out_dir, init_from, overwrite)  # lock; no silent overwrite
 signals = StopSignals(out_dir, init_from == 'resume')  # from here on SIGINT/SIGTERM save the last step and exit
 
@@ -190,9 +192,12 @@ def get_batch(iter_num, index, rows):
     unif_idx = uniformity_indices(n_ctx[rows], labels_per_window, n_mem, UNIF_TOKENS, g,
                                   None if mem_idx is None else mem_idx[rows])
     n_trans = int((valid if dyn_idx is None else valid.gather(1, dyn_idx))[rows].sum())
-    batch = [t if t is None else t[rows] for t in (x, y, n_ctx, dec_idx, dyn_idx, mem_idx)]
-    x, y, n_ctx, dec_idx, dyn_idx, mem_idx = [t if t is None else t.to(dev, non_blocking=True) for t in batch]
-    return [x, y, n_ctx, unif_idx.to(dev), dec_idx, dyn_idx, mem_idx, n_trans]
+    # L_dyn's input noise, standard normal, one (K, d) draw per regressed transition
+    R = labels_per_window if dyn_idx is None else dyn_idx.size(1)
+    noise = torch.randn(batch_size, R, n_mem, d_model, generator=g) if dyn_noise else None
+    batch = [t if t is None else t[rows] for t in (x, y, n_ctx, dec_idx, dyn_idx, mem_idx, noise)]
+    x, y, n_ctx, dec_idx, dyn_idx, mem_idx, noise = [t if t is None else t.to(dev, non_blocking=True) for t in batch]
+    return [x, y, n_ctx, unif_idx.to(dev), dec_idx, dyn_idx, mem_idx, noise, n_trans]
 
 
 # -----------------------------------------------------------------------------
@@ -217,7 +222,8 @@ rnn.to(dev)
 # teacher parts (sync_rnn), frozen so they stay out of the optimizer and out of DDP's gradient buckets
 rnn.m0.requires_grad_(False)
 rnn.readout.requires_grad_(False)
-smt = SMTObjective(teacher, rnn, w_dec, w_dyn, w_unif, labels_per_window, w_rnn_ce=w_rnn_ce, w_present=w_present)
+smt = SMTObjective(teacher, rnn, w_dec, w_dyn, w_unif, labels_per_window, w_rnn_ce=w_rnn_ce, w_present=w_present,
+                   dyn_noise=dyn_noise)
 optimizer = make_optimizer(smt.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
 if ckpt is not None:
     optimizer.load_state_dict(ckpt['optimizer'])

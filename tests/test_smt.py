@@ -130,3 +130,26 @@ def test_present_loss_reads_each_memory_s_own_token():
     assert teacher.present.weight.grad.abs().sum() > 0 and teacher.registers.grad.abs().sum() > 0
     with pytest.raises(AssertionError, match='present_head'):
         SMTObjective(*tiny_models(), w_present=1.0)
+
+
+def test_dyn_noise_steps_from_a_noisy_memory_onto_the_clean_next_one():
+    """dyn_noise: L_dyn's step reads m_t + dyn_noise * rms(m_t) * noise (each transition's own rms) and regresses
+    the clean m_{t+1}; without noise (the eval's call) or at dyn_noise 0 the objective is the clean one."""
+    teacher, rnn = causal_models()
+    x, y, n_ctx, idx = batch()
+    L, K, d = 4, teacher.cfg.n_mem, teacher.cfg.d_model
+    noise = torch.randn(4, L, K, d, generator=torch.Generator().manual_seed(3))
+    noisy = SMTObjective(teacher, rnn, w_dec=0.0, w_unif=0.0, labels_per_window=L, dyn_noise=0.5)
+    clean = SMTObjective(teacher, rnn, w_dec=0.0, w_unif=0.0, labels_per_window=L)
+    _, t_noisy = noisy(x, y, n_ctx, idx, noise=noise)
+    for terms in (noisy(x, y, n_ctx, idx)[1], clean(x, y, n_ctx, idx, noise=noise)[1]):
+        torch.testing.assert_close(terms, clean(x, y, n_ctx, idx)[1])
+    pos = torch.arange(8 - L, 8 + 1)  # memories of the pasts up to x_4 .. x_8
+    with torch.no_grad():
+        ms = teacher.window_memories(x[:, :9], 8 - n_ctx, pos.expand(4, -1))
+        m_t, m_next = ms[:, :-1], ms[:, 1:]
+        m_in = m_t + 0.5 * m_t.pow(2).mean(dim=(-2, -1), keepdim=True).sqrt() * noise
+        err = (rnn.step(m_in.flatten(0, 1), x[:, pos[1:]].flatten()).view_as(m_next) - m_next).pow(2).mean((-2, -1))
+    real = pos[None, 1:] >= 8 - n_ctx[:, None]  # transitions whose input x_{p+1} is real (label_valid)
+    torch.testing.assert_close(t_noisy[1], err[real].mean())
+    assert t_noisy[1] > clean(x, y, n_ctx, idx)[1][1]
