@@ -113,6 +113,7 @@ def gap_nll(rnn, teacher, x, y, ctx, every=1, batch_size=256, progress=None):
             progress.update(xs.size(0) * len(present))
     return {k: tuple(torch.cat(parts) for parts in zip(*v)) for k, v in out.items()}
 
+
 @torch.no_grad()
 def teacher_window_bits(teacher, windows, sys_, ctx, batch_size):
     """The teacher's next-token CE in bits/token on fixed SMT windows (x, y, n_ctx) (data.smt_windows): the
