@@ -96,13 +96,16 @@ def gap_nll(rnn, teacher, x, y, ctx, every=1, batch_size=256, progress=None):
     N, L = x.shape
     device = next(rnn.parameters()).device
     present = torch.arange(0, L, every, device=device)
-    t_y, per = y[:, ::every], max(1, batch_size // (2 * len(present)))
+    # each memory once: the pasts up to x_t and before it (-1: the empty past); with every = 1 they overlap
+    want = torch.unique(torch.cat([present - 1, present]))
+    i_before, i_now = torch.searchsorted(want, present - 1), torch.searchsorted(want, present)
+    t_y, per = y[:, ::every], max(1, batch_size // len(want))
     out = {'teacher': [], 'readout': [], 'one_step': []}
     for i in range(0, N, per):
         xs, ys = x[i:i + per].to(device), t_y[i:i + per].flatten().to(device)
         with ctx:
-            m = teacher.memory(xs, torch.cat([present - 1, present]).expand(xs.size(0), -1))  # -1: the empty past
-            before, now = m[:, :len(present)].flatten(0, 1), m[:, len(present):].flatten(0, 1)
+            m = teacher.memory(xs, want.expand(xs.size(0), -1))
+            before, now = m[:, i_before].flatten(0, 1), m[:, i_now].flatten(0, 1)
             stepped = rnn.step(before.to(now.dtype), xs[:, ::every].flatten())
             decoded = teacher.decode(now, xs.new_zeros(now.size(0), 0))[:, 0]
             for name, logits in (('teacher', decoded), ('readout', rnn.logits(now)), ('one_step', rnn.logits(stepped))):

@@ -249,6 +249,7 @@ DRIFT_STEPS = [int(s) for s in drift_steps.split(',')]
 
 TERMS = ('dec', 'dyn', 'unif', 'dyn_rel', 'rnn_ce') + (('present',) if w_present else ())  # SMTObjective's terms
 
+
 @torch.no_grad()
 def evaluate():
     """On the validation windows (full past): the SMT losses, each process taking its share and the sums
@@ -353,9 +354,7 @@ while True:
                   f"{f' present {present:.4f}' if w_present else ''}) | "
                   f"{tok_s:,.0f} tok/s {trans_s:,.0f} trans/s | mfu {mfu} | lr {lr:.2e} | {dt * 1000:.0f} ms | "
                   f"eta {clock.eta(iter_num, max_iters, max_time)}")
-            logger.log({'train/loss': loss_val, 'train/dec': dec, 'train/dyn': dyn, 'train/dyn_rel': dyn_rel,
-                        'train/rnn_ce': rnn_ce, **({'train/present': present} if w_present else {}),
-                        'train/unif': unif, 'lr': lr,
+            logger.log({'train/loss': loss_val, **{f'train/{k}': v for k, v in t.items()}, 'lr': lr,
                         'tokens_per_s': tok_s, 'transitions_per_s': trans_s, 'grad_norm/rnn': rnn_norm.item(),
                         'grad_norm/teacher': teacher_norm.item()}, step=iter_num)
 
