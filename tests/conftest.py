@@ -148,7 +148,16 @@ def start(args, env=None):
     """Start a project script in a fresh interpreter of its own (a process to send signals to), output unbuffered."""
     return subprocess.Popen([sys.executable] + args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env={**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1',
-                                            **(env or {})})
+                                            **(env or {})}, preexec_fn=_fresh_signals)
+
+
+def _fresh_signals():
+    """In the child before exec: SIGINT and SIGTERM unblocked and at their defaults, as a shell starts a program. A
+    disposition of SIG_IGN or a blocked mask would be inherited across exec from whatever this process (pytest, its
+    libraries' threads) set, and Python would then never raise KeyboardInterrupt in the script."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def signal_when(p, pattern, sig, timeout=120):
