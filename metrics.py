@@ -118,17 +118,24 @@ def gap_nll(rnn, teacher, x, y, ctx, every=1, batch_size=256, progress=None):
 
 
 @torch.no_grad()
-def teacher_window_bits(teacher, windows, sys_, ctx, batch_size):
+def teacher_window_bits(teacher, windows, sys_, ctx, batch_size, whole=False):
     """The teacher's next-token CE in bits/token on fixed SMT windows (x, y, n_ctx) (data.smt_windows): the
-    decoder's first output from the memory of each window's past up to its last input with a target (on a stream
-    the present; on a whole image the pixel before the last), the ceiling the RNN imitates. Each process takes
-    its share of the windows; the sums are all-reduced (every process must call this)."""
+    decoder's first output from the memory of one input's past in each window, the ceiling the RNN imitates. On a
+    stream that input is the present. whole: each window is an episode or image whole (labels_per_window > 1 on
+    episodic data), and the input is a random one of those with a target, the same every call (its last, on an
+    image the near-always-black corner, would say nothing of the rest). Each process takes its share of the
+    windows; the sums are all-reduced (every process must call this)."""
     Tc, device = teacher.cfg.context_len, next(teacher.parameters()).device
+    has = windows[1][:, :Tc] >= 0
+    if whole:  # a random input with a target: the largest of uniform draws over those inputs
+        score = torch.where(has, torch.rand(has.shape, generator=torch.Generator().manual_seed(0)), -1.0)
+    else:  # the last input with a target
+        score = torch.where(has, torch.arange(Tc, dtype=torch.float), -1.0)
+    pos = torch.where(has.any(1), score.argmax(1), Tc - 1)  # none: the present
     sums = {'ce': 0.0, 'n': 0.0}  # CE summed over the scored targets, their number
     mine = list(range(sys_['rank'], windows[0].size(0), sys_['world_size']))
     for i in range(0, len(mine), batch_size):
-        x, y, n_ctx = (v[mine[i:i + batch_size]].to(device) for v in windows)
-        p = Tc - 1 - (y[:, :Tc] >= 0).flip(1).int().argmax(1)  # the last input with a target (none: the present)
+        x, y, n_ctx, p = (v[mine[i:i + batch_size]].to(device) for v in (*windows, pos))
         with ctx:
             m = teacher.window_memories(x[:, :Tc], Tc - n_ctx, p[:, None])[:, 0]
             logits = teacher.decode(m, x[:, :0])

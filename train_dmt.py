@@ -139,6 +139,7 @@ try:
     val_windows = data.smt_windows('val', eval_windows, ckpt['teacher_args']['context_len'],
                                    ckpt['teacher_args']['future_len'], 0.0, torch.Generator().manual_seed(seed + 1),
                                    ckpt['config'].get('labels_per_window', 1))  # as SMT saw them (images: whole)
+    whole_windows = episodic and ckpt['config'].get('labels_per_window', 1) > 1
     val_x, val_y = eval_sequences(data, eval_seqs, eval_seq_len)
 except ValueError as e:
     configurator.fail(str(e))
@@ -216,7 +217,7 @@ DRIFT_STEPS = [int(s) for s in drift_steps.split(',')]
 @torch.no_grad()
 def evaluate():
     rnn.eval()
-    val = dict(teacher_bits=teacher_window_bits(teacher, val_windows, sys_, ctx, EVAL_BATCH),
+    val = dict(teacher_bits=teacher_window_bits(teacher, val_windows, sys_, ctx, EVAL_BATCH, whole_windows),
                **rnn_report(rnn, val_x, val_y, sys_, ctx, EVAL_BATCH, teacher, DRIFT_STEPS))
     rnn.train()
     return val

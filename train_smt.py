@@ -161,6 +161,7 @@ try:
     # evaluation data: the same validation tokens every time (windows for the SMT losses, sequences for the RNN)
     val_windows = data.smt_windows('val', eval_windows, context_len, future_len, 0.0,
                                    torch.Generator().manual_seed(seed + 1), labels_per_window)
+    whole_windows = data.episode_len > 0 and labels_per_window > 1  # each window an episode or image whole
     val_x, val_y = eval_sequences(data, eval_seqs, eval_seq_len)
 except ValueError as e:
     configurator.fail(str(e))
@@ -270,7 +271,7 @@ def evaluate():
         sums['windows'] += x.size(0)
     s = all_reduce_sums(sums, sys_)
     val = dict(**{name: s[name] / s['windows'] for name in TERMS},
-               teacher_bits=teacher_window_bits(teacher, val_windows, sys_, ctx, batch_size),
+               teacher_bits=teacher_window_bits(teacher, val_windows, sys_, ctx, batch_size, whole_windows),
                **rnn_report(rnn, val_x, val_y, sys_, ctx, batch_size, teacher, DRIFT_STEPS))
     smt.train()
     return val

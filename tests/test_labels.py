@@ -1,5 +1,7 @@
 """Many labels per window: the causal encoder's batched memories equal its per-window computation (values and
 gradients, fp32), short and empty pasts included, and the many-label SMT objective equals its per-label definition."""
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -289,3 +291,41 @@ def test_gap_nll_reads_the_teachers_memories_and_one_step_from_them():
                 torch.testing.assert_close(nll, F.cross_entropy(logits, y[b, p:p + 1]), atol=2e-5, rtol=1e-5)
                 assert hit == (logits.argmax(-1) == y[b, p]).item()
     assert not torch.allclose(gap['readout'][0], gap['one_step'][0])
+
+
+def test_trainers_teacher_bits_on_whole_windows_score_a_random_target():
+    """The trainers' teacher CE (metrics.teacher_window_bits) on whole episode windows scores a random input with a
+    target in each window, the same at any batch size and every call, and is the decoder's first output from the
+    memory of that input's past; on other windows it scores the last input with a target."""
+    from contextlib import nullcontext
+    from data.stream import windows
+    from metrics import teacher_window_bits
+    teacher, _ = causal_models(context_len=11, future_len=2)
+    torch.manual_seed(6)
+    L, n = 10, 24
+    z, y = torch.randint(0, 16, (n, L + 1)), torch.randint(0, 16, (n, L))
+    y[:, :3] = -1  # the first inputs have no target
+    win = windows(z.numpy(), y.numpy(), torch.full((n,), L - 1).numpy(), 11, 2)
+    sys_ = {'rank': 0, 'world_size': 1, 'ddp': False, 'device': 'cpu'}
+    for whole in (True, False):
+        seen = []
+        real = teacher.window_memories
+        def spy(x, start, p):
+            seen.append(p[:, 0].clone())
+            return real(x, start, p)
+        teacher.window_memories = spy
+        bits = [teacher_window_bits(teacher, win, sys_, nullcontext(), bs, whole) for bs in (5, 24, 5)]
+        del teacher.window_memories
+        pos = torch.cat(seen[:5])  # the first call's positions (batches of 5)
+        assert torch.equal(pos, seen[5]) and torch.equal(pos, torch.cat(seen[6:]))  # any batch size, every call
+        assert bits[0] == pytest.approx(bits[1], abs=1e-5) and bits[0] == bits[2]
+        x_ep, t = win[0][:, :11], pos - 1  # window input p is episode token p - 1 (one token of left padding)
+        assert (y.gather(1, t[:, None]) >= 0).all()  # every scored input has a target
+        if whole:
+            assert len(set(pos.tolist())) >= 5  # spread over the episode, not its last input
+        else:
+            assert (pos == 10).all()
+        with torch.no_grad():
+            want = [F.cross_entropy(teacher.decode(teacher.memory(x_ep[b:b + 1, 1:], t[b:b + 1]), x_ep[:1, :0])[:, 0],
+                                    y[b, t[b]:t[b] + 1]) for b in range(n)]
+        assert bits[0] == pytest.approx(torch.stack(want).mean().item() / math.log(2), rel=1e-4)
