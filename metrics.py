@@ -121,8 +121,8 @@ def gap_nll(rnn, teacher, x, y, ctx, every=1, batch_size=256, progress=None):
 def teacher_window_bits(teacher, windows, sys_, ctx, batch_size, whole=False):
     """The teacher's next-token CE in bits/token on fixed SMT windows (x, y, n_ctx) (data.smt_windows): the
     decoder's first output from the memory of one input's past in each window, the ceiling the RNN imitates. On a
-    stream that input is the present. whole: each window is an episode or image whole (labels_per_window > 1 on
-    episodic data), and the input is a random one of those with a target, the same every call (its last, on an
+    stream that input is the present. whole: each window is an episode or image whole (data.whole_windows),
+    and the input is a random one of those with a target, the same every call (its last, on an
     image the near-always-black corner, would say nothing of the rest). Each process takes its share of the
     windows; the sums are all-reduced (every process must call this)."""
     Tc, device = teacher.cfg.context_len, next(teacher.parameters()).device

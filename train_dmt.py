@@ -29,7 +29,7 @@ from common import (TRAIN_RULES, Logger, Throughput, all_reduce_sum, batch_plan,
                     compile_mode, device_name, lr_at, make_optimizer, micro_steps, peak_flops, rates, raw_module,
                     set_lr, setup_system, time_is_up, wrap_model)
 from configurator import at_least, int_list, one_of, satisfies
-from data import data_meta, eval_sequences, load_data, need_tokens, step_generator
+from data import data_meta, eval_sequences, load_data, need_tokens, step_generator, whole_windows
 from encoder import DMTObjective, Teacher, TeacherConfig, dmt_flops_per_rollout
 from metrics import format_drift, format_rnn_report, rnn_report, teacher_window_bits
 from model import RNN, RNNConfig
@@ -139,7 +139,7 @@ try:
     val_windows = data.smt_windows('val', eval_windows, ckpt['teacher_args']['context_len'],
                                    ckpt['teacher_args']['future_len'], 0.0, torch.Generator().manual_seed(seed + 1),
                                    ckpt['config'].get('labels_per_window', 1))  # as SMT saw them (images: whole)
-    whole_windows = episodic and ckpt['config'].get('labels_per_window', 1) > 1
+    whole = whole_windows(data, ckpt['config'].get('labels_per_window', 1))
     val_x, val_y = eval_sequences(data, eval_seqs, eval_seq_len)
 except ValueError as e:
     configurator.fail(str(e))
@@ -217,7 +217,7 @@ DRIFT_STEPS = [int(s) for s in drift_steps.split(',')]
 @torch.no_grad()
 def evaluate():
     rnn.eval()
-    val = dict(teacher_bits=teacher_window_bits(teacher, val_windows, sys_, ctx, EVAL_BATCH, whole_windows),
+    val = dict(teacher_bits=teacher_window_bits(teacher, val_windows, sys_, ctx, EVAL_BATCH, whole),
                **rnn_report(rnn, val_x, val_y, sys_, ctx, EVAL_BATCH, teacher, DRIFT_STEPS))
     rnn.train()
     return val

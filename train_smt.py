@@ -33,7 +33,7 @@ from common import (RNN_RULES, TRAIN_RULES, Logger, Throughput, all_reduce_sum, 
                     cleanup_system, clip_grads, compile_mode, device_name, lr_at, make_optimizer, micro_steps,
                     peak_flops, rates, raw_module, set_lr, setup_system, time_is_up, wrap_model)
 from configurator import at_least, between, int_list, one_of, satisfies
-from data import data_meta, eval_sequences, load_data, need_tokens, step_generator
+from data import data_meta, eval_sequences, load_data, need_tokens, step_generator, whole_windows
 from encoder import (ENCODER_TYPES, SMTObjective, Teacher, TeacherConfig, draw_labels, future_targets, label_valid,
                      memory_plan, rope_len, smt_flops_per_window, uniformity_indices)
 from metrics import format_drift, format_rnn_report, rnn_report, teacher_window_bits
@@ -161,7 +161,7 @@ try:
     # evaluation data: the same validation tokens every time (windows for the SMT losses, sequences for the RNN)
     val_windows = data.smt_windows('val', eval_windows, context_len, future_len, 0.0,
                                    torch.Generator().manual_seed(seed + 1), labels_per_window)
-    whole_windows = data.episode_len > 0 and labels_per_window > 1  # each window an episode or image whole
+    whole = whole_windows(data, labels_per_window)  # each window an episode or image whole
     val_x, val_y = eval_sequences(data, eval_seqs, eval_seq_len)
 except ValueError as e:
     configurator.fail(str(e))
@@ -271,7 +271,7 @@ def evaluate():
         sums['windows'] += x.size(0)
     s = all_reduce_sums(sums, sys_)
     val = dict(**{name: s[name] / s['windows'] for name in TERMS},
-               teacher_bits=teacher_window_bits(teacher, val_windows, sys_, ctx, batch_size, whole_windows),
+               teacher_bits=teacher_window_bits(teacher, val_windows, sys_, ctx, batch_size, whole),
                **rnn_report(rnn, val_x, val_y, sys_, ctx, batch_size, teacher, DRIFT_STEPS))
     smt.train()
     return val

@@ -10,8 +10,8 @@ context_len = 785  # the empty past and the 784 pixels
 labels_per_window = 785  # every pixel's transition is a label, from the empty past's on
 decoded_labels = 32  # the decoder reads 32 of them, the RNN regresses dyn_labels of them: the encoder computes only
 # the memories these read
-dyn_noise = 0.05  # L_dyn's step from a noisy memory: the RNN learns to pull drifted states back (4.039 against 4.057
-# bits/pixel side by side after DMT, one seed; 0.2 is too much: docs/results.md, section 3)
+dyn_noise = 0.05  # L_dyn's step from a noisy memory: the RNN learns to pull drifted states back (a small gain after
+# DMT, one side-by-side pair; 0.2 is too much: docs/results.md, section 3.2)
 max_time = 300.0  # with DMT's 180: 8 minutes of training
 eval_windows = 64
 eval_seq_len = 784  # whole images: eval sequences start at an image's first pixel

@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 
 from .meta import meta_path, read_meta
-from .stream import TokenStream
+from .stream import TokenStream, whole_windows
 
 DATA = os.path.dirname(os.path.abspath(__file__))
 

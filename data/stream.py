@@ -53,7 +53,7 @@ class TokenStream:
         """On a plain stream any window is a real past: Tc tokens (fewer for short_frac), whatever n_labels. On a
         stream of images with n_labels > 1 (the causal teacher's labels) each window is an image whole, as
         Episodes.smt_windows makes it: the present on its last pixel, the real past from its first."""
-        if self.episode_len and n_labels > 1:
+        if whole_windows(self, n_labels):
             x, y = self.aligned(split, n, generator)
             z = torch.cat([x, x[:, -1:]], 1).numpy()  # the episode as z_0 .. z_S (z_S: never a target, never read)
             return windows(z, y.numpy(), np.full(n, self.episode_len - 1), context_len, future_len)
@@ -64,6 +64,12 @@ class TokenStream:
 
     def baselines(self, x, y):
         return ngram_baselines(self.train, x, y, self.vocab_size)
+
+
+def whole_windows(data, n_labels):
+    """Whether data.smt_windows(..., n_labels) makes each window an episode or image whole (episodic data with a
+    causal teacher's many labels), rather than Tc tokens of past around one present."""
+    return data.episode_len > 0 and n_labels > 1
 
 
 def windows(z, y, t, context_len, future_len, pad=0):

@@ -16,7 +16,7 @@ past at the episode's first token, and SMT windows never reach across an episode
 import numpy as np
 import torch
 
-from ..stream import windows
+from ..stream import whole_windows, windows
 from .tasks import TASKS, solve  # noqa: F401 (solve: for tests and users)
 
 DEFAULT_LENGTH = 64
@@ -89,7 +89,7 @@ class Episodes:
                                  f"{self.length - n_labels} transitions of every episode are never labelled")
         z, tgt = self.episodes(split, n, generator)
         y = targets(z, tgt)
-        if n_labels > 1:
+        if whole_windows(self, n_labels):
             return windows(z, y, np.full(n, self.length - 1), context_len, future_len)
         t = torch.randint(-1, self.length, (n,), generator=generator).numpy()
         # anchored rows: the k-th target of the episode, k uniform
