@@ -311,6 +311,13 @@ def memory_plan(n_labels, batch, dec_idx=None, dyn_idx=None):
     return torch.where(mem_idx > L, last, mem_idx)
 
 
+def target_ce(logits, targets):
+    """The mean next-token CE over the real targets (N,) of logits (N, V), -1 ignored; 0, not nan, where none is real
+    (a sparse task's batch or rollout can hold no target: a retrieval episode has one, at its end)."""
+    nll = F.cross_entropy(logits.float(), targets, ignore_index=-1, reduction='sum')
+    return nll / (targets >= 0).sum().clamp(min=1)
+
+
 def take(ms, idx):
     """Memories ms (B, N, K, d) at indices idx (B, R) along N: (B, R, K, d)."""
     return ms.gather(1, idx[:, :, None, None].expand(-1, -1, *ms.shape[2:]))
@@ -400,8 +407,7 @@ class SMTObjective(nn.Module):
         # L_present: memory j's own present token x_{Tc-L+j} read back from it, where that token is real
         pos = Tc - L + plan
         present = torch.where(n_ctx[:, None] >= L - plan, x.gather(1, pos), -1)
-        l_present = F.cross_entropy(self.teacher.present(ms.flatten(2)).float().flatten(0, 1), present.flatten(),
-                                    ignore_index=-1)
+        l_present = target_ce(self.teacher.present(ms.flatten(2)).flatten(0, 1), present.flatten())
         return loss + self.w_present * l_present, torch.cat([terms, l_present.detach()[None]])
 
     def rnn_ce(self, m_pred, targets):
@@ -410,13 +416,12 @@ class SMTObjective(nn.Module):
         and the decoder to read them; otherwise it is only logged, and costs no backward pass."""
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.w_rnn_ce > 0):
             logits = self.teacher.decode(m_pred, targets.new_zeros(m_pred.size(0), 0))[:, 0]
-            nll = F.cross_entropy(logits.float(), targets, ignore_index=-1, reduction='sum')
-            return nll / (targets >= 0).sum().clamp(min=1)  # 0, not nan, when no target is real (sparse tasks)
+            return target_ce(logits, targets)
 
     def dec_loss(self, logits, targets):
         """L_dec: the decoder's mean CE over its Tf slots, logits (N, Tf, V), targets (N, Tf), -1 ignored. Slot 0
         predicts the next token from the memory alone, exactly what the RNN's readout will do."""
-        return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-1)
+        return target_ce(logits.flatten(0, 1), targets.flatten())
 
     def combine(self, l_dec, l_dyn, l_unif, dyn_rel, rnn_ce):
         loss = self.w_dec * l_dec + self.w_dyn * l_dyn + self.w_unif * l_unif
@@ -519,6 +524,6 @@ class DMTObjective(nn.Module):
         if self.ce_at_labels:
             m_read, y = m_read[:, label_steps], y[:, label_steps]
         logits = self.rnn.logits(m_read)
-        l_ce = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-1)
+        l_ce = target_ce(logits.flatten(0, 1), y.flatten())
         terms = torch.stack([l_mse.detach(), l_ce.detach(), torch.tensor(float(sweeps), device=x.device)])
         return self.w_mse * l_mse + self.w_ce * l_ce, terms

@@ -99,6 +99,23 @@ def test_a_subset_of_labels_trains_and_reads_out_only_there():
     torch.testing.assert_close(loss, want_mse + want_ce)
 
 
+def test_rollouts_without_a_target_train_the_regression_alone():
+    """A sparse task's rollouts can hold no target (a retrieval episode has one, at its end): the readout's CE is then
+    0, not nan, and the loss is the regression's; with one real target it is that target's CE."""
+    _, rnn = tiny_models()
+    m0, x, y, steps, labels = rollout_inputs(rnn)
+    objective = DMTObjective(rnn, w_mse=1.0, w_ce=1.0)
+    loss, (mse, ce, _) = objective(m0, x, torch.full_like(y, -1), steps, labels)
+    loss.backward()
+    assert ce.item() == 0 and torch.isfinite(loss) and abs(loss.item() - mse.item()) < 1e-6
+    assert all(torch.isfinite(p.grad).all() for p in rnn.parameters() if p.grad is not None)
+    one = torch.full_like(y, -1)
+    one[2, 5] = y[2, 5]
+    with torch.no_grad():
+        want = torch.nn.functional.cross_entropy(rnn.logits(rnn.run(m0, x)[2, 5][None]), y[2, 5][None])
+    torch.testing.assert_close(objective(m0, x, one, steps, labels)[1][1], want)
+
+
 def test_readout_ce_does_not_reach_the_updater():
     _, rnn = tiny_models()
     loss, _ = DMTObjective(rnn, w_mse=0.0, w_ce=1.0)(*rollout_inputs(rnn))
