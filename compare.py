@@ -9,6 +9,7 @@ JSON file. Optionally sweeps one config key over values, passed to every run (a 
     python compare.py --sweep=context_len/block_size:64,128          # a key named differently in SMT / BPTT
     python compare.py --args="--batch_size=16 --device=cpu"          # extra overrides for every trainer run
     python compare.py --task=retrieval --lengths=64,128,256,512 --backbones=gru   # a synthetic probe over lengths
+    python compare.py --task=retrieval --backbones=gru --methods=smt --smt_config=config/probe_retrieval.py
 
 Each run trains from scratch and evaluates and saves when max_time seconds of training are spent (evaluations
 excluded); its cosine schedule is keyed to that budget, so every run anneals. The SMT cell is the recipe, SMT then DMT:
@@ -69,7 +70,9 @@ if task:  # the probe sweep: dataset synthetic:<task>:<L>, and the teacher sees 
     if sweep:
         configurator.fail("--task sweeps the episode length itself; leave --sweep out")
     sweep = 'L:' + lengths
-    smt_config, bptt_config, dmt_config = 'config/probe.py', 'config/probe_bptt.py', 'config/probe_dmt.py'
+    # the probe configs unless others are named (config/probe_retrieval.py: the teacher that finds the needle)
+    smt_config, bptt_config = smt_config or 'config/probe.py', bptt_config or 'config/probe_bptt.py'
+    dmt_config = dmt_config or 'config/probe_dmt.py'
 CONFIGS = {'smt': smt_config, 'bptt': bptt_config}
 if bptt_args == 'auto':
     bptt_args = '' if task else '--stateful=True'

@@ -73,3 +73,17 @@ def test_compare_writes_the_table(tiny_data, tmp_path):
     assert table.startswith('| backbone | SMT -> DMT (87.5% / 12.5%) | BPTT | teacher (SMT) |') and 'failed' not in table
     runs = json.loads((tmp_path / 'results.json').read_text())['runs']
     assert len(runs) == 4 and all(r['eval']['L'] == 32 for r in runs)
+
+
+def test_compare_task_runs_the_named_config(tmp_path):
+    """--task uses the probe configs unless others are named: an SMT cell with smt_config runs that config (here the
+    retrieval teacher's, whose keys differ from config/probe.py's), on the task's episodes, then DMT and eval.py."""
+    tiny = '--n_mem=2 --d_model=32 --n_head=2 --n_enc_layer=1 --n_dec_layer=1 --eval_seqs=4 --log_interval=1'
+    run(['compare.py', '--task=retrieval', '--lengths=8', '--backbones=gru', '--methods=smt', '--max_time=2',
+         '--dmt_frac=0.5', '--smt_config=config/probe_retrieval.py', f'--out_dir={tmp_path}', '--eval_seqs=4',
+         f'--args={tiny}', '--dmt_args=--batch_size=4 --eval_seqs=4', '--device=cpu'])
+    log = (tmp_path / 'gru-smt-L=8' / 'train.log').read_text()
+    assert log.startswith('config: config/probe_retrieval.py\n'), log[:200]
+    assert 'synthetic:retrieval:8' in log and 'present' in log  # the task's episodes; w_present's term is logged
+    (r,) = json.loads((tmp_path / 'results.json').read_text())['runs']
+    assert r['eval']['trainer'] == 'dmt' and 0 <= r['eval']['rnn']['acc'] <= 1

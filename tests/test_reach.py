@@ -14,7 +14,8 @@ from encoder import (SMTObjective, Teacher, TeacherConfig, draw_labels, future_t
 
 # each config's teacher and the reach its comment states: tokens (bytes, pixels, episode tokens) it must hold
 STATED = {'': 64, 'config/shakespeare_long.py': 256, 'config/fashion_mnist.py': 784,
-          'config/shakespeare_smt_gru.py': 64, 'config/probe.py': 64, 'config/probe_retrieval.py': 64}
+          'config/shakespeare_smt_gru.py': 64, 'config/probe.py': 64, 'config/probe_retrieval.py': 64,
+          'config/probe_copy.py': 64}
 
 
 def config_teacher(path):
