@@ -16,8 +16,10 @@ for SMT, RNN steps for BPTT), MFU where the device's peak is known (the trainers
                  teacher's memory of T tokens (`dmt_batch` rollouts, `dmt_labels` of their steps labelled): the
                  visit without a graph and one batched step over the labelled transitions (dmt), beside the step DMT
                  took before it (dmt-loop: autograd through the step loop, the state detached at every step, every
-                 step labelled and read, a backward over Td small graphs), their steps taking turns. Transitions:
-                 the rollout's steps, however many are trained. dmt_rollout='parallel': the visit by sweeps.
+                 step labelled and read, a backward over Td small graphs), and the visit alone (dmt-visit), the
+                 three taking turns. The loop's time over the visit's bounds what the step can gain while it visits
+                 its states this way. Transitions: the rollout's steps, however many are trained.
+                 dmt_rollout='parallel': the visit by sweeps.
 profile=True adds, for (b) and dmt: the FLOPs formula against torch's FlopCounterMode for one step, and the
 profiler's table of the kernels that take the step's time.
 
@@ -305,7 +307,14 @@ def dmt_step_fns(T, B, n_labels):
         with ctx:
             batched_loss().backward()
         rnn.zero_grad(set_to_none=True)
-    return train(batched_loss), train(loop_loss), flops, once, sweeps
+
+    m_start, target = labels(sparse)
+
+    def visit():  # the graph-free visit alone: the part of the step that no batching of its gradient removes
+        with ctx, torch.no_grad():
+            objective.visit(m_start, xs, sparse, target)
+    flops.append(B * T * rnn.step_flops() / 3)  # forward only: a third of a trained step's FLOPs
+    return train(batched_loss), train(loop_loss), visit, flops, once, sweeps
 
 def ratio(r):
     return f"{r:.2f}x" if r < 10 else f"{r:,.0f}x"
@@ -368,16 +377,20 @@ for T in Ts:
             continue
         if mode == 'dmt':
             B, n = dmt_batch, min(dmt_labels, T)
-            step, loop_step, flops, once, sweeps = dmt_step_fns(T, B, n)
-            timed = time_steps(step, loop_step)
+            step, loop_step, visit, flops, once, sweeps = dmt_step_fns(T, B, n)
+            timed = time_steps(step, loop_step, visit)
             if profile:
                 profile_step(step, once, flops[0])
-            del step, loop_step
+            del step, loop_step, visit
             free()
-            for name, batch, (first, dt), f in zip(('dmt', 'dmt-loop'), (f"{B}x{T} r{n}", f"{B}x{T}"), timed, flops):
+            for name, batch, (first, dt), f in zip(('dmt', 'dmt-loop', 'dmt-visit'), (f"{B}x{T} r{n}", f"{B}x{T}",
+                                                                                      f"{B}x{T}"), timed, flops):
                 print_row(T, name, batch, first, dt, f, B * T, B * T)
-            print(f"{T:>5} dmt       rollout transitions/s = {ratio(timed[1][1] / timed[0][1])} dmt-loop's | visit "
-                  f"{dmt_rollout}, sweeps {min(sweeps)}-{max(sweeps)} of {T}", flush=True)
+            # a step that visits its states this way takes at least the visit's time, so the loop's time over the
+            # visit's bounds what any cheaper labelling or gradient could gain
+            print(f"{T:>5} dmt       rollout transitions/s = {ratio(timed[1][1] / timed[0][1])} dmt-loop's | at most "
+                  f"{ratio(timed[1][1] / timed[2][1])} with this visit | visit {dmt_rollout}, sweeps "
+                  f"{min(sweeps)}-{max(sweeps)} of {T}", flush=True)
             continue
         if mode == 'smt-ref':
             B = max(1, min(ref_windows, ref_tokens // T))

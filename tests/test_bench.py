@@ -44,9 +44,11 @@ def test_bench_times_dmt_beside_its_step_loop():
     p = run(['bench.py', '--modes=dmt', '--lengths=8', '--dmt_batch=2', '--dmt_labels=3', '--warmup=0', '--iters=1',
              '--device=cpu'])
     rows = [l.split() for l in p.stdout.splitlines() if l.split()[:1] == ['8']]
-    assert [(r[1], r[2]) for r in rows[:2]] == [('dmt', '2x8'), ('dmt-loop', '2x8')], p.stdout
-    assert rows[0][3] == 'r3' and len(rows) == 3 and rows[2][-1] == "8", p.stdout  # ... sweeps 8-8 of 8
-    for r in rows[:2]:  # ... ms/step tokens/s trans/s MFU: trans/s = 16 transitions / (ms/step)
+    assert [(r[1], r[2]) for r in rows[:3]] == [('dmt', '2x8'), ('dmt-loop', '2x8'), ('dmt-visit', '2x8')], p.stdout
+    assert rows[0][3] == 'r3' and len(rows) == 4 and rows[3][-1] == "8", p.stdout  # ... sweeps 8-8 of 8
+    # the bound: the loop's ms/step over the visit's
+    assert float(rows[3][10][:-1]) == pytest.approx(float(rows[1][-4]) / float(rows[2][-4]), rel=0.02, abs=0.01), p.stdout
+    for r in rows[:3]:  # ... ms/step tokens/s trans/s MFU: trans/s = 16 transitions / (ms/step)
         assert float(r[-2].replace(',', '')) == pytest.approx(16 / float(r[-4]) * 1000, rel=0.02, abs=1)
     assert 'dmt_labels' in user_error(['bench.py', '--modes=dmt', '--dmt_labels=0'])
     assert 'dmt_rollout' in user_error(['bench.py', '--modes=dmt', '--dmt_rollout=jacobi'])
