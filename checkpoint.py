@@ -53,14 +53,8 @@ def resume_from(out_dir, parts, trainers, config, keys, exact=()):
             was = ckpt['config'][k]
             fail(f"{path} does not match this run: {k}: {was} in the checkpoint, {config[k]} given; resume with "
                  f"--{k}={was}, or use another --out_dir")
-    for name, cfg in parts.items():
-        want = asdict(cfg)
-        was_cfg = asdict(type(cfg)(**{k: v for k, v in ckpt[f'{name}_args'].items() if k in want}))
-        for k, v in want.items():
-            was = was_cfg[k]
-            if was != v:
-                fail(f"{path} does not match this run: {k}: {was} in the checkpoint, {v} given ({name}); resume "
-                     f"with the settings and data it was trained with, or use another --out_dir")
+    match_parts(path, ckpt, parts, (), "resume with the settings and data it was trained with, or use another "
+                                       "--out_dir")
     changed = [(k, ckpt['config'][k], config[k]) for k in exact
                if k in ckpt['config'] and k in config and ckpt['config'][k] != config[k]]
     if changed and not config.get('allow_changes'):
@@ -75,6 +69,39 @@ def resume_from(out_dir, parts, trainers, config, keys, exact=()):
     for k in BUDGET_KEYS:
         if k in ckpt['config'] and k in config and ckpt['config'][k] != config[k]:
             print(f"note: {k} {ckpt['config'][k]} -> {config[k]}: the learning-rate schedule follows the new budget")
+    return ckpt
+
+
+def match_parts(path, ckpt, parts, free, fix):
+    """Refuse a checkpoint whose model configs differ from this run's (parts: {name: config dataclass}) in a field
+    outside `free`, naming the first; fields added since it was saved take their defaults."""
+    for name, cfg in parts.items():
+        want = asdict(cfg)
+        was_cfg = asdict(type(cfg)(**{k: v for k, v in ckpt[f'{name}_args'].items() if k in want}))
+        for k, v in want.items():
+            if k not in free and was_cfg[k] != v:
+                fail(f"{path} does not match this run: {k}: {was_cfg[k]} in the checkpoint, {v} given ({name}); {fix}")
+
+
+# the config fields a run started from another run's weights may change: the lengths, which shape no weight (RoPE
+# tables are rebuilt, not saved), so a model trained on short episodes goes on at longer ones (a length curriculum)
+LENGTH_FIELDS = ('context_len', 'future_len', 'max_pos')
+
+
+def start_from(path, parts, trainers):
+    """init_from=<path>: a new run (iteration 0, a fresh optimizer and schedule) from the weights of another run's
+    checkpoint, on this run's data and lengths. parts: {name: this run's model config}; every field but the lengths
+    must match (the vocabulary too: the data may differ, its tokens may not). Returns the checkpoint."""
+    ckpt = load_checkpoint(path, need=('config',))
+    made_by = ckpt.get('trainer')
+    if made_by not in trainers:
+        fail(f"init_from={path}: a {TRAINERS.get(made_by, 'foreign')} checkpoint; this trainer starts from the "
+             f"weights of one made by {' or '.join(TRAINERS[t] for t in trainers)}")
+    load_checkpoint(path, need=tuple(parts) + tuple(f'{p}_args' for p in parts), ckpt=ckpt)
+    match_parts(path, ckpt, parts, LENGTH_FIELDS, "start from a checkpoint of the same model (only its lengths, "
+                                                  f"{', '.join(LENGTH_FIELDS)}, may change)")
+    print(f"starting from the weights of {path} (iteration {ckpt.get('iter_num')} of {TRAINERS[made_by]}, dataset "
+          f"{ckpt['config'].get('dataset')}): a new run, iteration 0, a fresh optimizer")
     return ckpt
 
 

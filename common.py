@@ -39,7 +39,9 @@ TRAIN_RULES = {
 # The RNN's Transformer parts (updater, decoder readout) split d_model into heads; a cell with the classic linear
 # readout has none, so n_head does not constrain it.
 RNN_RULES = {
-    'init_from': one_of('scratch', 'resume', 'auto'),
+    'init_from': satisfies(lambda v, _: v in ('scratch', 'resume', 'auto') or '/' in v or v.endswith('.pt'),
+                           "not a valid choice", "use one of scratch, resume, auto, or the path of a checkpoint whose "
+                           "weights this run starts from"),
     'backbone': one_of(*BACKBONES), 'n_mem': at_least(1), 'n_head': at_least(1),
     'd_model': [at_least(2), satisfies(lambda v, c: v % c['n_head'] == 0 and v // c['n_head'] % 2 == 0 or (
                                            c['backbone'] != 'transformer' and c.get('readout') == 'linear'),

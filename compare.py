@@ -10,6 +10,7 @@ JSON file. Optionally sweeps one config key over values, passed to every run (a 
     python compare.py --args="--batch_size=16 --device=cpu"          # extra overrides for every trainer run
     python compare.py --task=retrieval --lengths=64,128,256,512 --backbones=gru   # a synthetic probe over lengths
     python compare.py --task=retrieval --backbones=gru --methods=smt --smt_config=config/probe_retrieval.py
+    python compare.py --task=retrieval --lengths=256 --curriculum=64:0.25   # a quarter of each cell at L=64 first
 
 Each run trains from scratch and evaluates and saves when max_time seconds of training are spent (evaluations
 excluded); its cosine schedule is keyed to that budget, so every run anneals. The SMT cell is the recipe, SMT then DMT:
@@ -22,6 +23,7 @@ and the sweep then exits non-zero naming the failed cells.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -46,6 +48,8 @@ dmt_config = ''
 args = ''  # extra --key=value overrides for every trainer run, separated by spaces
 task = ''  # a synthetic probe (data/synthetic): sweep its episode length over `lengths`, report accuracy, plot
 lengths = '64,128,256,512'
+curriculum = ''  # a probe: 'L0:frac', each cell first trains at episode length L0 for frac of its training time (an
+# SMT cell: of its SMT share), then at its own length from those weights (init_from); both methods alike
 eval_L = 256  # one L for every checkpoint: the same ruler (4x the Shakespeare configs' training window of 64)
 eval_seqs = 64
 eval_args = ''  # extra --key=value overrides for eval.py, e.g. '--n_buckets=28' (by row, for 28x28 images at L=784)
@@ -64,7 +68,11 @@ configurator.check(config, {  # every value, before the first cell trains: a typ
     'bptt_args': satisfies(lambda v, c: v == 'auto' or OVERRIDES(v, c) is None, "must be auto or --key=value overrides",
                            "e.g. '--stateful=True'"),
     'smt_config': CONFIG_FILE, 'bptt_config': CONFIG_FILE, 'dmt_config': CONFIG_FILE,
+    'curriculum': satisfies(lambda v, c: v == '' or (c['task'] != '' and re.fullmatch(r'\d+:0?\.\d+', v) is not None
+                                                     and int(v.split(':')[0]) >= 2 and 0 < float(v.split(':')[1]) < 1),
+                            "must be L0:frac with a --task (L0 >= 2 tokens, 0 < frac < 1)", "e.g. --curriculum=64:0.25"),
 })
+curriculum_L, curriculum_frac = (int(curriculum.split(':')[0]), float(curriculum.split(':')[1])) if curriculum else (0, 0)
 
 if task:  # the probe sweep: dataset synthetic:<task>:<L>, and the teacher sees the whole episode (Tc = L)
     if sweep:
@@ -129,18 +137,8 @@ def run_logged(cmd, log_path):
     return proc.returncode, time.time() - t0, tail
 
 
-results = []
-t_start = time.time()
-print(f"compare: {len(runs)} runs ({backbones} x {methods}" + (f" x {sweep_key}={','.join(sweep_values)}" if sweep_key
-      else '') + f"), {max_time:.0f}s of training each; eval L={eval_L} on {eval_seqs} sequences; logs in {out_dir}/")
-for i, (value, backbone, method) in enumerate(runs):
-    tag = tag_of(value, backbone, method)
-    run_dir = os.path.abspath(os.path.join(out_dir, tag))
-    os.makedirs(run_dir, exist_ok=True)
-    done = time.time() - t_start
-    eta = f", eta {(done / i) * (len(runs) - i) / 60:.1f} min" if i else ''
-    print(f"[{i + 1}/{len(runs)}] {tag}: training ({done / 60:.1f} min elapsed{eta})", flush=True)
-    budget = max_time * (1 - dmt_frac) if method == 'smt' else max_time
+def trainer_cmd(method, backbone, run_dir, budget, value):
+    """One trainer run of a cell: its config, the budget, and the sweep value (a probe: the episode length)."""
     cmd = [sys.executable, f'train_{method}.py', *config_file(CONFIGS[method]), f'--backbone={backbone}',
            f'--out_dir={run_dir}',
            f'--max_time={budget}', f'--max_iters={BIG}', f'--eval_interval={BIG}', '--lr_decay=cosine',
@@ -156,8 +154,33 @@ for i, (value, backbone, method) in enumerate(runs):
                                                    for k in ('decoded_labels', 'dyn_labels') if smt_defaults.get(k)]
     elif sweep_key:
         cmd.append(f'--{sweep_keys[method]}={value}')
+    return cmd
+
+
+results = []
+t_start = time.time()
+print(f"compare: {len(runs)} runs ({backbones} x {methods}" + (f" x {sweep_key}={','.join(sweep_values)}" if sweep_key
+      else '') + f"), {max_time:.0f}s of training each; eval L={eval_L} on {eval_seqs} sequences; logs in {out_dir}/")
+for i, (value, backbone, method) in enumerate(runs):
+    tag = tag_of(value, backbone, method)
+    run_dir = os.path.abspath(os.path.join(out_dir, tag))
+    os.makedirs(run_dir, exist_ok=True)
+    done = time.time() - t_start
+    eta = f", eta {(done / i) * (len(runs) - i) / 60:.1f} min" if i else ''
+    print(f"[{i + 1}/{len(runs)}] {tag}: training ({done / 60:.1f} min elapsed{eta})", flush=True)
+    budget = max_time * (1 - dmt_frac) if method == 'smt' else max_time
     rec = {'backbone': backbone, 'method': method, 'sweep_key': sweep_key, 'sweep_value': value, 'dir': run_dir}
-    rc, wall, tail = run_logged(cmd, os.path.join(run_dir, 'train.log'))
+    rc, wall, first = 0, 0.0, []
+    if curriculum and int(value) != curriculum_L:  # the short episodes first, then this cell's from those weights
+        short = os.path.join(run_dir, f'L={curriculum_L}')
+        print(f"    first L={curriculum_L} for {budget * curriculum_frac:.0f}s", flush=True)
+        rc, wall, tail = run_logged(trainer_cmd(method, backbone, short, budget * curriculum_frac, curriculum_L),
+                                    os.path.join(run_dir, f'train_L={curriculum_L}.log'))
+        first, budget = [f'--init_from={short}/ckpt.pt'], budget * (1 - curriculum_frac)
+    if rc == 0:
+        rc, wall_cell, tail = run_logged(trainer_cmd(method, backbone, run_dir, budget, value) + first,
+                                         os.path.join(run_dir, 'train.log'))
+        wall += wall_cell
     ckpt = f'{run_dir}/ckpt.pt'
     if rc == 0 and method == 'smt' and dmt_frac > 0:  # the recipe's second phase: DMT from the SMT checkpoint
         print(f"    SMT done ({wall:.0f}s); DMT for {max_time * dmt_frac:.0f}s", flush=True)
@@ -171,7 +194,7 @@ for i, (value, backbone, method) in enumerate(runs):
     rec['train_wall_s'] = wall
     if rc != 0:
         rec['error'] = tail[-1] if tail else f'exit {rc}'
-        print(f"    training failed ({rec['error']}); see {run_dir}/train.log", flush=True)
+        print(f"    training failed ({rec['error']}); see the logs in {run_dir}/", flush=True)
         results.append(rec)
         continue
     eval_json = os.path.join(run_dir, 'eval.json')
@@ -223,6 +246,9 @@ held_out = (f"{eval_seqs} held-out episodes of each length, accuracy on the targ
             f"{eval_seqs} held-out sequences of L={eval_L} (dataset {first['dataset'] if first else '?'}),")
 lines.append(f"RNN alone from its learned initial memory: eval.py on {held_out} bits/token; in brackets the run's wall "
              f"time (training budget {max_time:.0f} s plus start-up and final evaluation) and iterations.")
+if curriculum:
+    lines.append(f"Each cell trained first at L={curriculum_L} for {curriculum_frac:g} of its training time, then at its "
+                 f"own length from those weights.")
 if base:
     lines.append(f"Baselines: unigram {base['unigram']:.3f}, bigram {base['bigram']:.3f} bits/token.")
 table = '\n'.join(lines) + '\n'
@@ -230,6 +256,7 @@ with open(os.path.join(out_dir, 'table.md'), 'w') as f:
     f.write(table)
 with open(os.path.join(out_dir, 'results.json'), 'w') as f:
     json.dump({'max_time': max_time, 'eval_L': eval_L, 'eval_seqs': eval_seqs, 'sweep': sweep, 'args': args,
+               'curriculum': curriculum,
                'runs': results}, f, indent=1)
 if task:  # accuracy (bits where no accuracy) vs episode length, one line per method
     from plot import plot_results

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 import configurator
 from checkpoint import (EXACT_KEYS, StopSignals, check_finite, check_resume_iters, claim_out_dir, resume_from,
-                        save_checkpoint)
+                        save_checkpoint, start_from)
 from common import (RNN_RULES, TRAIN_RULES, Logger, Throughput, all_reduce_sum, batch_plan, cleanup_system,
                     clip_grads, compile_mode, device_name, lr_at, make_optimizer, micro_steps, peak_flops, rates,
                     raw_module, set_lr, setup_system, time_is_up, wrap_model)
@@ -43,7 +43,8 @@ from model import RNN, RNNConfig, cell_memory_tokens
 # defaults: BPTT of the CPU recipe's RNN (train_smt.py's defaults) for the recipe's 8 minutes; config/lm_bptt.py is
 # the paper's scale, config/shakespeare_lstm.py and config/shakespeare_gru.py the classic cells
 out_dir = 'out-shakespeare-bptt'
-init_from = 'auto'  # 'scratch', 'resume' (from out_dir/ckpt.pt) or 'auto' (resume if there is one, else scratch)
+init_from = 'auto'  # 'scratch', 'resume' (from out_dir/ckpt.pt), 'auto' (resume if there is one, else scratch), or a
+# checkpoint's path: a new run from its RNN's weights, on this run's data and lengths (a length curriculum)
 overwrite = False  # init_from='scratch' into an out_dir that holds a checkpoint: refused unless True
 allow_changes = False  # a resume with other training settings (EXACT below): refused unless True
 eval_interval = 100
@@ -192,6 +193,8 @@ if init_from == 'resume':
                                                                           max_time)
     if stateful:
         lane_pos, lane_mem = ckpt['lanes']['pos'], ckpt['lanes']['mem']
+elif init_from != 'scratch':  # another run's RNN (BPTT's, or SMT's: BPTT fine-tuning); its optimizer stays behind
+    rnn.load_state_dict(start_from(init_from, {'rnn': rnn_cfg}, ('bptt', 'smt', 'dmt'))['rnn'])
 clock = Throughput(ckpt.get('train_seconds', 0.0) if ckpt else 0.0)  # a time-budgeted schedule continues where it was
 rnn.to(dev)
 objective = BPTTObjective(rnn)

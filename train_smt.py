@@ -28,7 +28,7 @@ import torch
 
 import configurator
 from checkpoint import (EXACT_KEYS, StopSignals, check_finite, check_resume_iters, claim_out_dir, resume_from,
-                        save_checkpoint)
+                        save_checkpoint, start_from)
 from common import (RNN_RULES, TRAIN_RULES, Logger, Throughput, all_reduce_sum, all_reduce_sums, batch_plan,
                     cleanup_system, clip_grads, compile_mode, device_name, lr_at, make_optimizer, micro_steps,
                     peak_flops, rates, raw_module, set_lr, setup_system, time_is_up, wrap_model)
@@ -42,7 +42,8 @@ from model import RNN, RNNConfig, cell_memory_tokens
 # -----------------------------------------------------------------------------
 # defaults: the CPU recipe (7 minutes of SMT on 2 cores, then `python train_dmt.py`); config/lm.py is the paper's scale
 out_dir = 'out-shakespeare'
-init_from = 'auto'  # 'scratch', 'resume' (from out_dir/ckpt.pt) or 'auto' (resume if there is one, else scratch)
+init_from = 'auto'  # 'scratch', 'resume' (from out_dir/ckpt.pt), 'auto' (resume if there is one, else scratch), or a
+# checkpoint's path: a new run from its weights, on this run's data and lengths (a length curriculum)
 overwrite = False  # init_from='scratch' into an out_dir that holds a checkpoint: refused unless True
 allow_changes = False  # a resume with other training settings (EXACT below): refused unless True
 eval_interval = 250
@@ -216,6 +217,11 @@ if init_from == 'resume':
     rnn.load_state_dict(ckpt['rnn'])
     iter_num = ckpt['iter_num'] if eval_only else check_resume_iters(ckpt, max_iters, 'max_iters', f"{out_dir}/ckpt.pt",
                                                                           max_time)
+elif init_from != 'scratch':  # another run's weights; its optimizer and schedule stay behind
+    weights = start_from(init_from, {'rnn': rnn_cfg, 'teacher': teacher_cfg}, ('smt', 'dmt'))
+    teacher.load_state_dict(weights['teacher'])
+    rnn.load_state_dict(weights['rnn'])
+    weights = None
 clock = Throughput(ckpt.get('train_seconds', 0.0) if ckpt else 0.0)  # a time-budgeted schedule continues where it was
 teacher.to(dev)
 rnn.to(dev)

@@ -87,3 +87,17 @@ def test_compare_task_runs_the_named_config(tmp_path):
     assert 'synthetic:retrieval:8' in log and 'present' in log  # the task's episodes; w_present's term is logged
     (r,) = json.loads((tmp_path / 'results.json').read_text())['runs']
     assert r['eval']['trainer'] == 'dmt' and 0 <= r['eval']['rnn']['acc'] <= 1
+
+
+def test_compare_curriculum_trains_short_episodes_first(tmp_path):
+    """--curriculum=L0:frac: a cell first trains at length L0, then at its own length from those weights (the same
+    code for both methods; train_smt.py's init_from=<path> is tested in test_init_from.py)."""
+    tiny = '--n_mem=2 --d_model=32 --n_head=2 --n_dec_layer=1 --eval_seqs=4 --log_interval=1'
+    run(['compare.py', '--task=retrieval', '--lengths=16', '--backbones=gru', '--methods=bptt', '--max_time=2',
+         '--curriculum=8:0.5', f'--out_dir={tmp_path}', '--eval_seqs=4', f'--args={tiny}', '--device=cpu'])
+    cell = tmp_path / 'gru-bptt-L=16'
+    assert 'synthetic:retrieval:8' in (cell / 'train_L=8.log').read_text()
+    log = (cell / 'train.log').read_text()
+    assert f"starting from the weights of {cell / 'L=8' / 'ckpt.pt'}" in log and 'synthetic:retrieval:16' in log
+    assert json.loads((tmp_path / 'results.json').read_text())['curriculum'] == '8:0.5'
+    assert 'with a --task' in user_error(['compare.py', '--curriculum=64:0.25', f'--out_dir={tmp_path}'])
