@@ -38,6 +38,8 @@ class TeacherConfig:
     # so one attention finds a token by what precedes it (a key's value after a marker: retrieval, associative recall)
     present_head: bool = False  # a linear head that reads the present token back from the memory (train_smt's
     # w_present): with it a memory holds the token the RNN's next step needs beside its input
+    context_head: bool = False  # causal encoder: a linear head on its context tokens' outputs, each predicting the
+    # token after it (train_smt's w_context_lm): every token of a window a target, where the decoder reads a few labels
     max_pos: int = 1024
 
 
@@ -61,6 +63,7 @@ class Teacher(nn.Module):
         self.decoder = Decoder(cfg)
         self.shift = nn.Linear(cfg.d_model, cfg.d_model, bias=False) if cfg.token_shift else None
         self.present = nn.Linear(cfg.n_mem * cfg.d_model, cfg.vocab_size) if cfg.present_head else None
+        self.context_lm = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False) if cfg.context_head else None
         init_weights(self)
         self.registers = nn.Parameter(0.02 * torch.randn(cfg.n_mem, cfg.d_model))
 
@@ -103,7 +106,7 @@ class Teacher(nn.Module):
         h = self.encoder(x, attn_mask=mask)
         return h[:, Tc:]
 
-    def encode_labels_raw(self, ctx, start, n_labels=0, positions=None):
+    def encode_labels_raw(self, ctx, start, n_labels=0, positions=None, with_context=False):
         """The causal encoder's memories of many prefixes of one window from one shared pass. ctx: (B, T) tokens
         whose real past begins at index start[b] (0 <= start <= T); labels at the last n_labels indices p of the
         window, or at the indices `positions`, (G,) for every row or (B, G) a row's own (any order, repeats allowed).
@@ -112,7 +115,8 @@ class Teacher(nn.Module):
         but every context state is computed once:
         context tokens attend causally, so their states do not depend on which label reads them. Each label's
         K registers sit at positions p+1..p+K (the per-window layout, so RoPE offsets agree) and attend to the
-        real context up to p and to each other; nobody else attends to them."""
+        real context up to p and to each other; nobody else attends to them. with_context: also return the context
+        tokens' final states (B, T, d), token i's a function of ctx[start..i] alone (the context LM's inputs)."""
         assert self.cfg.encoder_type == 'causal', "many labels per window need encoder_type='causal'"
         B, T = ctx.shape
         K, dev = self.cfg.n_mem, ctx.device
@@ -141,7 +145,8 @@ class Teacher(nn.Module):
             y_ctx = F.scaled_dot_product_attention(q[:, :, :T], k[:, :, :T], v[:, :, :T], attn_mask=ctx_mask[:, None])
             y_reg = self.register_attention(q[:, :, T:], k, v, see_ctx)
             x = block.finish(x, torch.cat([y_ctx, y_reg], dim=2))
-        return self.encoder.norm(x[:, T:]).view(B, G, K, -1)
+        regs = self.encoder.norm(x[:, T:]).view(B, G, K, -1)
+        return (regs, self.encoder.norm(x[:, :T])) if with_context else regs
 
     def register_attention(self, q, k, v, see_ctx):
         """The label registers' attention in encode_labels_raw. q (B, H, G*K, hd): the registers' queries, group by
@@ -187,14 +192,18 @@ class Teacher(nn.Module):
             m = self._windows(x, torch.zeros_like(flat[:, 0]), flat)
         return m.view(*present.shape, self.cfg.n_mem, -1)
 
-    def window_memories(self, ctx, start, positions):
+    def window_memories(self, ctx, start, positions, with_context=False):
         """The labels of a training window ctx (B, T) whose real past begins at index start[b] (0 <= start <= T): the
         memory at each label position p, positions (G,) for every row or (B, G) a row's own. Returns (B, G, K, d).
         causal: the memory of ctx[start..p] (the empty past where p < start), every label from one shared pass
         (encode_labels_raw). reference: the memory of the last Tc tokens of it, one bidirectional pass a label (SMT's
-        m_t and the window slid by one)."""
+        m_t and the window slid by one). with_context (causal): also the pass's context states (B, T, d)."""
         if self.cfg.encoder_type == 'causal':
-            return to_state(self.encode_labels_raw(ctx, start, positions=positions), self.cfg.backbone)
+            out = self.encode_labels_raw(ctx, start, positions=positions, with_context=with_context)
+            regs, h = out if with_context else (out, None)
+            ms = to_state(regs, self.cfg.backbone)
+            return (ms, h) if with_context else ms
+        assert not with_context, "context states need encoder_type='causal'"
         return self._windows(ctx, start, positions)
 
     # -------------------------------------------------------------------------
@@ -340,15 +349,18 @@ class SMTObjective(nn.Module):
     token longer), where the reference slides its window by one."""
 
     def __init__(self, teacher, rnn, w_dec=1.0, w_dyn=0.1, w_unif=0.001, labels_per_window=1, w_rnn_ce=0.0,
-                 w_present=0.0, dyn_noise=0.0):
+                 w_present=0.0, dyn_noise=0.0, w_context_lm=0.0):
         super().__init__()
         if labels_per_window != 1 and teacher.cfg.encoder_type != 'causal':
             raise ValueError("labels_per_window > 1 needs encoder_type='causal'")
         assert 1 <= labels_per_window <= teacher.cfg.context_len
         assert (w_present > 0) == (teacher.present is not None), "w_present > 0 needs TeacherConfig(present_head=True)"
+        assert (w_context_lm > 0) == (teacher.context_lm is not None), \
+            "w_context_lm > 0 needs TeacherConfig(context_head=True)"
+        assert w_context_lm == 0 or teacher.cfg.encoder_type == 'causal', "w_context_lm needs encoder_type='causal'"
         self.teacher, self.rnn = teacher, rnn
         self.w_dec, self.w_dyn, self.w_unif, self.w_rnn_ce = w_dec, w_dyn, w_unif, w_rnn_ce
-        self.w_present, self.dyn_noise = w_present, dyn_noise
+        self.w_present, self.dyn_noise, self.w_context_lm = w_present, dyn_noise, w_context_lm
         self.labels = labels_per_window
 
     def forward(self, x, y, n_ctx, unif_idx, dec_idx=None, dyn_idx=None, mem_idx=None, noise=None):
@@ -368,12 +380,19 @@ class SMTObjective(nn.Module):
         one-step memories of the regressed transitions. noise (B, R, K, d), standard normal (None: none): the RNN's
         step reads m_t + dyn_noise * rms(m_t) * noise and regresses the clean m_{t+1}, so it learns to pull a state
         that has drifted off the teacher's memories back onto them (time-parallel, where DMT corrects the drift on
-        the RNN's own rollouts); rms(m_t) is each memory's, detached."""
+        the RNN's own rollouts); rms(m_t) is each memory's, detached.
+        Extra terms, appended in this order where their weight is > 0: L_present, then L_context_lm: the encoder's
+        context tokens x_0 .. x_Tc of the window, each state (a function of the real past up to it) predicting its
+        target through the teacher's context head, over the real past and real targets: a dense next-token signal
+        for the encoder, where L_dec reads only the decoded labels."""
         Tc, Tf, L = self.teacher.cfg.context_len, self.teacher.cfg.future_len, self.labels
         B, dev = x.size(0), x.device
         every = torch.arange(L, device=dev).expand(B, -1).contiguous()
         plan = torch.arange(L + 1, device=dev).expand(B, -1).contiguous() if mem_idx is None else mem_idx
-        ms = self.teacher.window_memories(x[:, :Tc + 1], Tc - n_ctx, Tc - L + plan)  # (B, N, K, d)
+        ms = self.teacher.window_memories(x[:, :Tc + 1], Tc - n_ctx, Tc - L + plan,
+                                          with_context=self.w_context_lm > 0)  # (B, N, K, d)
+        if self.w_context_lm > 0:
+            ms, h_ctx = ms  # and the context tokens' states (B, Tc + 1, d)
         valid = label_valid(n_ctx, L)  # (B, L)
 
         def memories(j):  # the memories j (B, R) of the window (label j's m_t), from the computed ones
@@ -402,13 +421,18 @@ class SMTObjective(nn.Module):
         next_y = torch.where(valid_dyn, y.gather(1, p_dyn + 1), -1)  # the target after x_{p+1}
         loss, terms = self.combine(l_dec, l_dyn, l_unif, l_dyn.detach() / target_sq,
                                    self.rnn_ce(m_pred, next_y.flatten()))
-        if self.w_present == 0:
-            return loss, terms
-        # L_present: memory j's own present token x_{Tc-L+j} read back from it, where that token is real
-        pos = Tc - L + plan
-        present = torch.where(n_ctx[:, None] >= L - plan, x.gather(1, pos), -1)
-        l_present = target_ce(self.teacher.present(ms.flatten(2)).flatten(0, 1), present.flatten())
-        return loss + self.w_present * l_present, torch.cat([terms, l_present.detach()[None]])
+        extra = []
+        if self.w_present > 0:  # L_present: memory j's own present token x_{Tc-L+j} read back from it, where real
+            pos = Tc - L + plan
+            present = torch.where(n_ctx[:, None] >= L - plan, x.gather(1, pos), -1)
+            l_present = target_ce(self.teacher.present(ms.flatten(2)).flatten(0, 1), present.flatten())
+            loss, extra = loss + self.w_present * l_present, extra + [l_present]
+        if self.w_context_lm > 0:  # L_context_lm: context token i predicts y_i, where it and its target are real
+            i = torch.arange(Tc + 1, device=dev)
+            y_ctx = torch.where(i[None, :] >= (Tc - n_ctx)[:, None], y[:, :Tc + 1], -1)
+            l_ctx = target_ce(self.teacher.context_lm(h_ctx).flatten(0, 1), y_ctx.flatten())
+            loss, extra = loss + self.w_context_lm * l_ctx, extra + [l_ctx]
+        return loss, torch.cat([terms, torch.stack(extra).detach()]) if extra else terms
 
     def rnn_ce(self, m_pred, targets):
         """The decoder's next-token CE (its first slot) read from the RNN's one-step memories m_pred (N, K, d). With
@@ -435,8 +459,8 @@ def smt_flops_per_window(cfg, step_flops, labels_per_window=1, decoded_labels=0,
     checked against torch's FlopCounterMode in tests/test_compile.py. The encoder; per decoded label one decoder pass
     over K + Tf - 1 tokens and its vocabulary head on Tf slots; one RNN step (step_flops: RNN.step_flops) per
     regressed transition (0: every label); the rnn_ce diagnostic, a forward decoder pass (a third of a training
-    pass) over the K tokens of each regressed one-step memory, with one head slot; and w_present's head (causal
-    encoder) on every memory computed. The readout is not trained by SMT.
+    pass) over the K tokens of each regressed one-step memory, with one head slot; w_present's head (causal
+    encoder) on every memory computed; and w_context_lm's head on the Tc + 1 context tokens. The readout is not trained by SMT.
     reference: two full encoder passes over Tc + K tokens. causal: one pass over Tc + 1 context tokens (causal
     attention, half the scores) plus a group of K registers for each memory computed (memory_plan), each reading on
     average the context up to its label; only the unmasked query-key pairs count, though attention kernels may
@@ -451,7 +475,8 @@ def smt_flops_per_window(cfg, step_flops, labels_per_window=1, decoded_labels=0,
     sparse = planned and decoded_labels and dyn_labels and D + 2 * R < L + 1
     N = D + 2 * R if sparse else L + 1  # the memories the encoder computes (memory_plan; planned=False: every one)
     present = 6 * K * d * cfg.vocab_size * cfg.present_head  # w_present's head on each computed memory
-    return encoder_flops(cfg, Tc + 1, N) + D * decode + R * (step_flops + rnn_ce) + N * present
+    context_lm = (Tc + 1) * head * cfg.context_head  # w_context_lm's head on each context token
+    return encoder_flops(cfg, Tc + 1, N) + D * decode + R * (step_flops + rnn_ce) + N * present + context_lm
 
 
 def encoder_flops(cfg, T, G):

@@ -83,6 +83,8 @@ w_dec = 1.0
 w_rnn_ce = 0.0  # weight of the decoder's next-token CE read from the RNN's one-step memories (0: logged only)
 w_present = 0.0  # weight of L_present: each memory's present token read back by a linear head (0: no head). The next
 # step reads x_{t+1} beside m_t; what it needs of x_t (a marker before a value) the memory must hold (docs/results.md)
+w_context_lm = 0.0  # weight of L_context_lm: the causal encoder's context tokens each predict their next token through
+# a linear head (0: no head), a target at every token of a window where L_dec reads a few labels (docs/method.md)
 w_dyn = 0.1
 dyn_noise = 0.0  # L_dyn's step reads m_t plus Gaussian noise of this std (relative to m_t's RMS), so the RNN learns to
 # pull drifted states back onto the teacher's (0: the clean memory)
@@ -136,6 +138,9 @@ RULES = {**TRAIN_RULES, **RNN_RULES,  # every key, checked before any work: 'err
                                     f"{CAUSAL} (0: no band)", "add --encoder_type=causal, or use band=0")],
     'w_dec': at_least(0.0), 'w_dyn': at_least(0.0), 'w_unif': at_least(0.0), 'w_rnn_ce': at_least(0.0),
     'w_present': at_least(0.0), 'dyn_noise': at_least(0.0),
+    'w_context_lm': [at_least(0.0), satisfies(lambda v, c: v == 0 or c['encoder_type'] == 'causal',
+                                              f"{CAUSAL} (its context tokens' states are causal)",
+                                              "add --encoder_type=causal, or use w_context_lm=0")],
     'eval_windows': at_least(1), 'drift_steps': int_list(1),
 }
 configurator.check(config, RULES)
@@ -146,7 +151,7 @@ ARCH_KEYS = ('backbone', 'hidden', 'n_mem', 'd_model', 'n_head', 'n_enc_layer', 
              'context_len', 'future_len', 'encoder_type', 'band', 'token_shift', 'dataset')
 # a resume keeps these too, or it would not continue exactly (refused unless allow_changes=True)
 EXACT = EXACT_KEYS + ('short_ctx_frac', 'labels_per_window', 'decoded_labels', 'dyn_labels', 'w_dec', 'w_rnn_ce',
-                      'w_dyn', 'w_unif', 'w_present', 'dyn_noise')
+                      'w_dyn', 'w_unif', 'w_present', 'dyn_noise', 'w_context_lm')
 init_from = config['init_from'] = claim_out_dir(out_dir, init_from, overwrite)  # lock; no silent overwrite
 signals = StopSignals(out_dir, init_from == 'resume')  # from here on SIGINT/SIGTERM save the last step and exit
 
@@ -174,7 +179,7 @@ rnn_cfg = RNNConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=
 teacher_cfg = TeacherConfig(vocab_size=vocab_size, n_mem=n_mem, d_model=d_model, n_head=n_head, backbone=backbone,
                             encoder_type=encoder_type, n_enc_layer=n_enc_layer, n_dec_layer=n_dec_layer,
                             context_len=context_len, future_len=future_len, band=band, token_shift=token_shift,
-                            present_head=w_present > 0, max_pos=max_pos)
+                            present_head=w_present > 0, context_head=w_context_lm > 0, max_pos=max_pos)
 
 
 def get_batch(iter_num, index, rows):
@@ -230,7 +235,7 @@ rnn.to(dev)
 rnn.m0.requires_grad_(False)
 rnn.readout.requires_grad_(False)
 smt = SMTObjective(teacher, rnn, w_dec, w_dyn, w_unif, labels_per_window, w_rnn_ce=w_rnn_ce, w_present=w_present,
-                   dyn_noise=dyn_noise)
+                   dyn_noise=dyn_noise, w_context_lm=w_context_lm)
 optimizer = make_optimizer(smt.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
 if ckpt is not None:
     optimizer.load_state_dict(ckpt['optimizer'])
@@ -254,7 +259,8 @@ def sync_rnn():
 unigram_bits, bigram_bits = data.baselines(val_x, val_y)
 DRIFT_STEPS = [int(s) for s in drift_steps.split(',')]
 
-TERMS = ('dec', 'dyn', 'unif', 'dyn_rel', 'rnn_ce') + (('present',) if w_present else ())  # SMTObjective's terms
+TERMS = (('dec', 'dyn', 'unif', 'dyn_rel', 'rnn_ce') + (('present',) if w_present else ())
+         + (('context_lm',) if w_context_lm else ()))  # SMTObjective's terms, in its order
 
 
 @torch.no_grad()
@@ -351,14 +357,16 @@ while True:
         t = dict(zip(TERMS, all_reduce_sum(terms, sys_).div(sys_['world_size']).tolist()))
         check_finite(t, iter_num, 'the train loss', f"learning_rate={learning_rate}", sys_['dtype'], out_dir)
         dec, dyn, unif, dyn_rel, rnn_ce = (t[k] for k in TERMS[:5])
-        present = t.get('present', 0.0)
+        present, context_lm = t.get('present', 0.0), t.get('context_lm', 0.0)
         if master:
-            loss_val = w_dec * dec + w_dyn * dyn + w_unif * unif + w_rnn_ce * rnn_ce + w_present * present
+            loss_val = (w_dec * dec + w_dyn * dyn + w_unif * unif + w_rnn_ce * rnn_ce + w_present * present
+                        + w_context_lm * context_lm)
             tok_s, mfu = rates(dt, rows_per_iter * window, flops_per_iter, peak)
             trans_s = n_trans * sys_['world_size'] / dt  # real labelled transitions
             print(f"iter {iter_num}: loss {loss_val:.4f} (smt: dec {dec:.4f} dyn {dyn:.5f} (rel {dyn_rel:.4f}) "
                   f"unif {unif:.3f} rnn_ce {rnn_ce:.4f}"
-                  f"{f' present {present:.4f}' if w_present else ''}) | "
+                  f"{f' present {present:.4f}' if w_present else ''}"
+                  f"{f' context_lm {context_lm:.4f}' if w_context_lm else ''}) | "
                   f"{tok_s:,.0f} tok/s {trans_s:,.0f} trans/s | mfu {mfu} | lr {lr:.2e} | {dt * 1000:.0f} ms | "
                   f"eta {clock.eta(iter_num, max_iters, max_time)}")
             logger.log({'train/loss': loss_val, **{f'train/{k}': v for k, v in t.items()}, 'lr': lr,

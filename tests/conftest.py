@@ -227,7 +227,7 @@ def bptt_ckpt(tiny_data, tmp_path_factory):
 
 
 def tiny_models(vocab_size=16, backbone='transformer', context_len=8, future_len=3, n_enc_layer=1, readout='decoder',
-                token_shift=False, present_head=False):
+                token_shift=False, present_head=False, context_head=False):
     from encoder import Teacher, TeacherConfig
     from model import RNN, RNNConfig
     torch.manual_seed(0)
@@ -235,7 +235,7 @@ def tiny_models(vocab_size=16, backbone='transformer', context_len=8, future_len
                    n_dec_layer=1, readout=readout, max_pos=64)
     tc = TeacherConfig(vocab_size=vocab_size, n_mem=3, d_model=16, n_head=2, backbone=backbone, n_enc_layer=n_enc_layer,
                        n_dec_layer=1, context_len=context_len, future_len=future_len, token_shift=token_shift,
-                       present_head=present_head, max_pos=64)
+                       present_head=present_head, context_head=context_head, max_pos=64)
     return Teacher(tc), RNN(rc)
 
 

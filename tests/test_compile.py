@@ -17,14 +17,14 @@ TOL = dict(atol=1e-5, rtol=1e-4)  # fp32; aot_eager reorders nothing, Inductor f
 
 
 def smt_case(backbone, encoder_type='causal', n_labels=8, subsets=True, B=6, Tc=24, Tf=4, seed=0, vocab_size=16,
-             token_shift=False, w_present=0.0):
+             token_shift=False, w_present=0.0, w_context_lm=0.0):
     """An SMT objective and one batch of its inputs, short pasts included; with subsets, the decoder reads 3 and the
     RNN regresses 4 of each window's labels, as train_smt.py's decoded_labels / dyn_labels draw them."""
     teacher, rnn = (causal_models if encoder_type == 'causal' else tiny_models)(
         backbone=backbone, context_len=Tc, future_len=Tf, vocab_size=vocab_size, token_shift=token_shift,
-        present_head=w_present > 0)
+        present_head=w_present > 0, context_head=w_context_lm > 0)
     rnn.readout.requires_grad_(False)
-    objective = SMTObjective(teacher, rnn, labels_per_window=n_labels, w_present=w_present)
+    objective = SMTObjective(teacher, rnn, labels_per_window=n_labels, w_present=w_present, w_context_lm=w_context_lm)
     g = torch.Generator().manual_seed(seed)
     stream = torch.randint(0, 16, (B, Tc + Tf + 1), generator=g)
     n_ctx = torch.tensor([Tc, Tc, 10, 3, 1, 0])[:B]
@@ -149,6 +149,18 @@ def test_flops_formula_counts_the_present_head():
     """w_present's head reads every memory the encoder computes (memory_plan): what it adds must match the counter."""
     def both(w_present):
         objective, args = smt_case('transformer', Tc=16, vocab_size=500, w_present=w_present)
+        args = with_plan(objective, args, 1, 2)
+        formula = smt_flops_per_window(objective.teacher.cfg, objective.rnn.step_flops(), 8, 1, 2)
+        return formula * args[0].size(0), counted_flops(objective, args)
+
+    (f0, c0), (f1, c1) = both(0.0), both(1.0)
+    assert f1 > f0 and c1 - c0 == pytest.approx(f1 - f0, rel=5e-3)
+
+
+def test_flops_formula_counts_the_context_head():
+    """w_context_lm's head reads every context token of the window: what it adds must match the counter."""
+    def both(w):
+        objective, args = smt_case('transformer', Tc=16, vocab_size=500, w_context_lm=w)
         args = with_plan(objective, args, 1, 2)
         formula = smt_flops_per_window(objective.teacher.cfg, objective.rnn.step_flops(), 8, 1, 2)
         return formula * args[0].size(0), counted_flops(objective, args)

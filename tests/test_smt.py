@@ -132,6 +132,43 @@ def test_present_loss_reads_each_memory_s_own_token():
         SMTObjective(*tiny_models(), w_present=1.0)
 
 
+def test_context_lm_predicts_each_real_token_s_target_from_its_past_alone():
+    """L_context_lm: the encoder's context token i of the window x_0 .. x_Tc predicts y_i through the context head,
+    over the real past (i at or after the window's real start) and real targets. Against an independent reference:
+    a plain causal pass of the encoder over each row's real tokens alone (RoPE is relative, so the positions'
+    offset does not matter); it trains the encoder and the head; without the head the objective refuses a weight."""
+    teacher, rnn = causal_models(context_head=True)
+    x, y, n_ctx, _ = batch()  # n_ctx 8, 8, 2, 0 of Tc = 8
+    Tc, L = 8, 4
+    y = y.clone()
+    y[1, 5] = -1  # an ignored target inside the real past: out of the term
+    objective = SMTObjective(teacher, rnn, w_dec=0.0, w_dyn=0.0, w_unif=0.0, labels_per_window=L, w_context_lm=1.0)
+    loss, terms = objective(x, y, n_ctx, torch.arange(4))
+    logits, targets = [], []
+    with torch.no_grad():
+        for b in range(4):
+            s = Tc - int(n_ctx[b])  # the real past starts here; x_Tc (the next input) is always real
+            h = teacher.encoder(teacher.embed_context(x[b:b + 1, s:Tc + 1], torch.zeros(1, dtype=torch.long)),
+                                is_causal=True)[0]
+            keep = y[b, s:Tc + 1] >= 0
+            logits.append(teacher.context_lm(h)[keep])
+            targets.append(y[b, s:Tc + 1][keep])
+    assert [len(t) for t in targets] == [9, 8, 3, 1]
+    want = torch.nn.functional.cross_entropy(torch.cat(logits), torch.cat(targets))
+    torch.testing.assert_close(terms[5], want)
+    torch.testing.assert_close(loss, want)
+    loss.backward()
+    assert teacher.context_lm.weight.grad.abs().sum() > 0 and teacher.wte.weight.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in teacher.encoder.blocks[0].parameters())
+    with pytest.raises(AssertionError, match='context_head'):
+        SMTObjective(*causal_models(), w_context_lm=1.0)
+    # after w_present's term when both are on
+    teacher, rnn = causal_models(context_head=True, present_head=True)
+    _, both = SMTObjective(teacher, rnn, labels_per_window=L, w_present=1.0, w_context_lm=0.5)(x, y, n_ctx,
+                                                                                             torch.arange(4))
+    assert both.shape == (7,)
+
+
 def test_dyn_noise_steps_from_a_noisy_memory_onto_the_clean_next_one():
     """dyn_noise: L_dyn's step reads m_t + dyn_noise * rms(m_t) * noise (each transition's own rms) and regresses
     the clean m_{t+1}; without noise (the eval's call) or at dyn_noise 0 the objective is the clean one."""
