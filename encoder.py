@@ -302,20 +302,21 @@ def draw_labels(k, prefer, generator):
         return rank.argsort(1)[:, :k].sort(1).values
 
 
-def memory_plan(n_labels, batch, dec_idx=None, dyn_idx=None):
+def memory_plan(n_labels, batch, dec_idx=None, dyn_idx=None, dyn_steps=1):
     """Which of a causal window's L + 1 memories the encoder computes (label j's m_t is memory j, its m_{t+1} memory
     j + 1): (batch, N) sorted indices. Every one, unless the decoder's and the RNN's subsets of labels (dec_idx
-    (B, D), dyn_idx (B, R)) need fewer: then each row's union of dec, dyn and dyn + 1, padded to D + 2R by repeating
-    its last index (a fixed shape). A memory costs K register tokens in every encoder layer, so with few labels
+    (B, D), dyn_idx (B, R)) need fewer: then each row's union of dec, dyn .. dyn + S (S = dyn_steps, the RNN's
+    steps from each regressed label), padded to D + (S + 1)R by repeating its last index (a fixed shape). A memory costs K register tokens in every encoder layer, so with few labels
     read the encoder costs little more than its pass over the context."""
     L = n_labels
-    if dec_idx is None or dyn_idx is None or dec_idx.size(1) + 2 * dyn_idx.size(1) >= L + 1:
+    n = None if dec_idx is None or dyn_idx is None else dec_idx.size(1) + (dyn_steps + 1) * dyn_idx.size(1)
+    if n is None or n >= L + 1:
         return torch.arange(L + 1).expand(batch, -1).contiguous()
     need = torch.zeros(batch, L + 1, dtype=torch.bool)
-    for idx in (dec_idx, dyn_idx, dyn_idx + 1):
+    for idx in (dec_idx, *(dyn_idx + i for i in range(dyn_steps + 1))):
         need.scatter_(1, idx, True)
     j = torch.arange(L + 1)
-    mem_idx = torch.where(need, j, L + 1).sort(1).values[:, :dec_idx.size(1) + 2 * dyn_idx.size(1)]
+    mem_idx = torch.where(need, j, L + 1).sort(1).values[:, :n]
     last = torch.where(need, j, -1).max(1, keepdim=True).values
     return torch.where(mem_idx > L, last, mem_idx)
 
@@ -349,11 +350,12 @@ class SMTObjective(nn.Module):
     token longer), where the reference slides its window by one."""
 
     def __init__(self, teacher, rnn, w_dec=1.0, w_dyn=0.1, w_unif=0.001, labels_per_window=1, w_rnn_ce=0.0,
-                 w_present=0.0, dyn_noise=0.0, w_context_lm=0.0):
+                 w_present=0.0, dyn_noise=0.0, w_context_lm=0.0, dyn_steps=1):
         super().__init__()
         if labels_per_window != 1 and teacher.cfg.encoder_type != 'causal':
             raise ValueError("labels_per_window > 1 needs encoder_type='causal'")
         assert 1 <= labels_per_window <= teacher.cfg.context_len
+        assert 1 <= dyn_steps <= labels_per_window, "dyn_steps must be in [1, labels_per_window]"
         assert (w_present > 0) == (teacher.present is not None), "w_present > 0 needs TeacherConfig(present_head=True)"
         assert (w_context_lm > 0) == (teacher.context_lm is not None), \
             "w_context_lm > 0 needs TeacherConfig(context_head=True)"
@@ -361,7 +363,7 @@ class SMTObjective(nn.Module):
         self.teacher, self.rnn = teacher, rnn
         self.w_dec, self.w_dyn, self.w_unif, self.w_rnn_ce = w_dec, w_dyn, w_unif, w_rnn_ce
         self.w_present, self.dyn_noise, self.w_context_lm = w_present, dyn_noise, w_context_lm
-        self.labels = labels_per_window
+        self.labels, self.dyn_steps = labels_per_window, dyn_steps
 
     def forward(self, x, y, n_ctx, unif_idx, dec_idx=None, dyn_idx=None, mem_idx=None, noise=None):
         """x, y (B, Tc+Tf): a window of inputs and their next-token targets (-1: ignored), with the present x_t at
@@ -381,6 +383,10 @@ class SMTObjective(nn.Module):
         step reads m_t + dyn_noise * rms(m_t) * noise and regresses the clean m_{t+1}, so it learns to pull a state
         that has drifted off the teacher's memories back onto them (time-parallel, where DMT corrects the drift on
         the RNN's own rollouts); rms(m_t) is each memory's, detached.
+        dyn_steps = S > 1: from each regressed label j (j <= L - S: the chain ends within the window) the RNN takes S
+        steps on x_{p+1..p+S} from its own states, gradients through them (a short unroll, still parallel over the
+        labels), each step regressed onto the teacher's memory there: L_dyn is the mean over the S steps, so the
+        RNN learns steps whose errors do not compound. rnn_ce and dyn_rel read the first step.
         Extra terms, appended in this order where their weight is > 0: L_present, then L_context_lm: the encoder's
         context tokens x_0 .. x_Tc of the window, each state (a function of the real past up to it) predicting its
         target through the teacher's context head, over the real past and real targets: a dense next-token signal
@@ -407,13 +413,19 @@ class SMTObjective(nn.Module):
         logits = self.teacher.decode(m_dec.flatten(0, 1), future.view(B * D, Tf - 1))
         l_dec = self.dec_loss(logits, targets.view(B * D, Tf))
         # one step from each regressed label, all in one updater call; MSE per transition, averaged over real ones
-        dyn = every if dyn_idx is None else dyn_idx
+        S = self.dyn_steps  # each regressed label starts a chain of S steps, which must end within the window
+        dyn = every[:, :L - S + 1] if dyn_idx is None else dyn_idx
         m_t, m_next, p_dyn, valid_dyn = memories(dyn), memories(dyn + 1), Tc - L + dyn, valid.gather(1, dyn)
         if noise is not None and self.dyn_noise > 0:
             rms = m_t.detach().pow(2).mean(dim=(-2, -1), keepdim=True).sqrt()
             m_t = m_t + self.dyn_noise * rms * noise.to(m_t.dtype)
         m_pred = self.rnn.step(m_t.flatten(0, 1), x.gather(1, p_dyn + 1).flatten())
         err = (m_pred.float() - m_next.flatten(0, 1).float()).pow(2).mean(dim=(-2, -1))
+        m, errs = m_pred, [err]
+        for i in range(1, S):  # dyn_steps > 1: the RNN goes on from its own state, its gradient through the chain
+            m = self.rnn.step(m, x.gather(1, p_dyn + 1 + i).flatten())
+            errs.append((m.float() - memories(dyn + 1 + i).flatten(0, 1).float()).pow(2).mean(dim=(-2, -1)))
+        err = torch.stack(errs).mean(0)  # each chain's mean over its S steps
         w = valid_dyn.flatten().float()
         l_dyn = (err * w).sum() / w.sum()
         l_unif = uniformity_loss((ms if mem_idx is not None else ms[:, :-1]).reshape(-1, ms.size(-1))[unif_idx])
@@ -454,13 +466,15 @@ class SMTObjective(nn.Module):
         return loss, torch.stack([l_dec, l_dyn, l_unif, dyn_rel, rnn_ce.detach()]).detach()
 
 
-def smt_flops_per_window(cfg, step_flops, labels_per_window=1, decoded_labels=0, dyn_labels=0, planned=True):
+def smt_flops_per_window(cfg, step_flops, labels_per_window=1, decoded_labels=0, dyn_labels=0, planned=True,
+                         dyn_steps=1):
     """Training FLOPs (forward + backward) of one SMT window, for MFU: the matrix products the step computes,
     checked against torch's FlopCounterMode in tests/test_compile.py. The encoder; per decoded label one decoder pass
-    over K + Tf - 1 tokens and its vocabulary head on Tf slots; one RNN step (step_flops: RNN.step_flops) per
-    regressed transition (0: every label); the rnn_ce diagnostic, a forward decoder pass (a third of a training
+    over K + Tf - 1 tokens and its vocabulary head on Tf slots; dyn_steps RNN steps (step_flops: RNN.step_flops) per
+    regressed label (0: every label that starts a chain); the rnn_ce diagnostic, a forward decoder pass (a third of a training
     pass) over the K tokens of each regressed one-step memory, with one head slot; w_present's head (causal
-    encoder) on every memory computed; and w_context_lm's head on the Tc + 1 context tokens. The readout is not trained by SMT.
+    encoder) on every memory computed; and w_context_lm's head on the Tc + 1 context tokens. The readout is not
+    trained by SMT.
     reference: two full encoder passes over Tc + K tokens. causal: one pass over Tc + 1 context tokens (causal
     attention, half the scores) plus a group of K registers for each memory computed (memory_plan), each reading on
     average the context up to its label; only the unmasked query-key pairs count, though attention kernels may
@@ -471,12 +485,13 @@ def smt_flops_per_window(cfg, step_flops, labels_per_window=1, decoded_labels=0,
     rnn_ce = (transformer_flops(cfg.n_dec_layer, d, K) + head) / 3
     if cfg.encoder_type == 'reference':
         return 2 * (transformer_flops(n, d, Tc + K) + 6 * d * d * Tc * cfg.token_shift) + decode + step_flops + rnn_ce
-    D, R = decoded_labels or L, dyn_labels or L
-    sparse = planned and decoded_labels and dyn_labels and D + 2 * R < L + 1
-    N = D + 2 * R if sparse else L + 1  # the memories the encoder computes (memory_plan; planned=False: every one)
+    D, R, S = decoded_labels or L, dyn_labels or L - dyn_steps + 1, dyn_steps
+    sparse = planned and decoded_labels and dyn_labels and D + (S + 1) * R < L + 1
+    N = D + (S + 1) * R if sparse else L + 1  # the memories the encoder computes (memory_plan; planned=False: all)
     present = 6 * K * d * cfg.vocab_size * cfg.present_head  # w_present's head on each computed memory
     context_lm = (Tc + 1) * head * cfg.context_head  # w_context_lm's head on each context token
-    return encoder_flops(cfg, Tc + 1, N) + D * decode + R * (step_flops + rnn_ce) + N * present + context_lm
+    return (encoder_flops(cfg, Tc + 1, N) + D * decode + R * (S * step_flops + rnn_ce) + N * present
+            + context_lm)
 
 
 def encoder_flops(cfg, T, G):

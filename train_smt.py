@@ -86,6 +86,8 @@ w_present = 0.0  # weight of L_present: each memory's present token read back by
 w_context_lm = 0.0  # weight of L_context_lm: the causal encoder's context tokens each predict their next token through
 # a linear head (0: no head), a target at every token of a window where L_dec reads a few labels (docs/method.md)
 w_dyn = 0.1
+dyn_steps = 1  # the RNN's steps from each regressed label, each regressed onto the teacher's memory, with gradients
+# through them (> 1: a short unroll, parallel over labels, so one step's error is judged by what it does to the next)
 dyn_noise = 0.0  # L_dyn's step reads m_t plus Gaussian noise of this std (relative to m_t's RMS), so the RNN learns to
 # pull drifted states back onto the teacher's (0: the clean memory)
 w_unif = 0.001
@@ -138,6 +140,10 @@ RULES = {**TRAIN_RULES, **RNN_RULES,  # every key, checked before any work: 'err
                                     f"{CAUSAL} (0: no band)", "add --encoder_type=causal, or use band=0")],
     'w_dec': at_least(0.0), 'w_dyn': at_least(0.0), 'w_unif': at_least(0.0), 'w_rnn_ce': at_least(0.0),
     'w_present': at_least(0.0), 'dyn_noise': at_least(0.0),
+    'dyn_steps': [satisfies(lambda v, c: 1 <= v <= c['labels_per_window'], "must be in [1, labels_per_window]",
+                            "use 1 <= dyn_steps <= labels_per_window"),
+                  satisfies(lambda v, c: v == 1 or c['encoder_type'] == 'causal',
+                            f"{CAUSAL} (a chain runs over a window's labels)", "add --encoder_type=causal")],
     'w_context_lm': [at_least(0.0), satisfies(lambda v, c: v == 0 or c['encoder_type'] == 'causal',
                                               f"{CAUSAL} (its context tokens' states are causal)",
                                               "add --encoder_type=causal, or use w_context_lm=0")],
@@ -151,7 +157,7 @@ ARCH_KEYS = ('backbone', 'hidden', 'n_mem', 'd_model', 'n_head', 'n_enc_layer', 
              'context_len', 'future_len', 'encoder_type', 'band', 'token_shift', 'dataset')
 # a resume keeps these too, or it would not continue exactly (refused unless allow_changes=True)
 EXACT = EXACT_KEYS + ('short_ctx_frac', 'labels_per_window', 'decoded_labels', 'dyn_labels', 'w_dec', 'w_rnn_ce',
-                      'w_dyn', 'w_unif', 'w_present', 'dyn_noise', 'w_context_lm')
+                      'w_dyn', 'w_unif', 'w_present', 'dyn_noise', 'w_context_lm', 'dyn_steps')
 init_from = config['init_from'] = claim_out_dir(out_dir, init_from, overwrite)  # lock; no silent overwrite
 signals = StopSignals(out_dir, init_from == 'resume')  # from here on SIGINT/SIGTERM save the last step and exit
 
@@ -194,13 +200,16 @@ def get_batch(iter_num, index, rows):
     dec_idx = draw_labels(decoded_labels, future_targets(y, context_len, labels_per_window, future_len), g)
     # the transitions the RNN regresses, drawn independently and uniformly: labels without a real past are drawn as
     # often as on a window with its whole past (and left out of the loss), so short pasts do not weigh more
-    dyn_idx = draw_labels(dyn_labels, torch.ones_like(valid), g)
-    mem_idx = memory_plan(labels_per_window, batch_size, dec_idx, dyn_idx) if encoder_type == 'causal' else None
+    # (with dyn_steps > 1 among the labels whose chain ends within the window)
+    dyn_idx = draw_labels(dyn_labels, torch.ones_like(valid[:, :labels_per_window - dyn_steps + 1]), g)
+    mem_idx = (memory_plan(labels_per_window, batch_size, dec_idx, dyn_idx, dyn_steps) if encoder_type == 'causal'
+               else None)
     unif_idx = uniformity_indices(n_ctx[rows], labels_per_window, n_mem, UNIF_TOKENS, g,
                                   None if mem_idx is None else mem_idx[rows])
-    n_trans = int((valid if dyn_idx is None else valid.gather(1, dyn_idx))[rows].sum())
+    n_trans = int((valid[:, :labels_per_window - dyn_steps + 1] if dyn_idx is None
+                   else valid.gather(1, dyn_idx))[rows].sum()) * dyn_steps
     # L_dyn's input noise, standard normal, one (K, d) draw per regressed transition
-    R = labels_per_window if dyn_idx is None else dyn_idx.size(1)
+    R = labels_per_window - dyn_steps + 1 if dyn_idx is None else dyn_idx.size(1)
     noise = torch.randn(batch_size, R, n_mem, d_model, generator=g) if dyn_noise else None
     batch = [t if t is None else t[rows] for t in (x, y, n_ctx, dec_idx, dyn_idx, mem_idx, noise)]
     x, y, n_ctx, dec_idx, dyn_idx, mem_idx, noise = [t if t is None else t.to(dev, non_blocking=True) for t in batch]
@@ -235,7 +244,7 @@ rnn.to(dev)
 rnn.m0.requires_grad_(False)
 rnn.readout.requires_grad_(False)
 smt = SMTObjective(teacher, rnn, w_dec, w_dyn, w_unif, labels_per_window, w_rnn_ce=w_rnn_ce, w_present=w_present,
-                   dyn_noise=dyn_noise, w_context_lm=w_context_lm)
+                   dyn_noise=dyn_noise, w_context_lm=w_context_lm, dyn_steps=dyn_steps)
 optimizer = make_optimizer(smt.parameters(), learning_rate, weight_decay, (beta1, beta2), sys_['device_type'])
 if ckpt is not None:
     optimizer.load_state_dict(ckpt['optimizer'])
@@ -310,7 +319,7 @@ logger = Logger(wandb_log, wandb_project, wandb_run_name, config, master)
 rows_per_iter = batch_size * gradient_accumulation_steps
 # training FLOPs of one step: smt_flops_per_window (the readout is not trained)
 flops_per_iter = rows_per_iter * smt_flops_per_window(teacher_cfg, rnn.step_flops(), labels_per_window, decoded_labels,
-                                                     dyn_labels)
+                                                     dyn_labels, dyn_steps=dyn_steps)
 peak = peak_flops(dev)
 start_iter = iter_num
 clock.restart()  # the steps' time counts from here

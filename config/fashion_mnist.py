@@ -11,10 +11,10 @@ labels_per_window = 785  # every pixel's transition is a label, from the empty p
 decoded_labels = 32  # the decoder reads 32 of them, the RNN regresses dyn_labels of them: the encoder computes only
 # the memories these read
 dyn_noise = 0.05  # L_dyn's step from a noisy memory: the RNN learns to pull drifted states back (a small gain after
-# DMT, one side-by-side pair; 0.2 is too much: docs/results.md, section 3.3)
+# DMT, one side-by-side pair; 0.2 is too much: docs/results.md, section 3.4)
 w_rnn_ce = 0.3  # the decoder's next-token CE on the RNN's one-step memory: the RNN's step is judged by what its readout
 # loses, not only by L_dyn's distance (0.3 beat 1 and 0 side by side, at one seed each; 1 beat 0 at three seeds of
-# three, with a worse teacher: docs/results.md, section 3.1)
+# three, with a worse teacher: docs/results.md, section 3.2)
 max_time = 300.0  # with DMT's 180: 8 minutes of training
 eval_windows = 64
 eval_seq_len = 784  # whole images: eval sequences start at an image's first pixel

@@ -157,6 +157,21 @@ def test_flops_formula_counts_the_present_head():
     assert f1 > f0 and c1 - c0 == pytest.approx(f1 - f0, rel=5e-3)
 
 
+def test_flops_formula_counts_dyn_steps():
+    """dyn_steps = 2: two RNN steps a regressed label; with every memory computed (no plan, so the encoder's share
+    is the same) what the second step adds must match the counter."""
+    def both(S):
+        objective, args = smt_case('transformer', Tc=16, vocab_size=500)
+        objective.dyn_steps = S
+        args = args[:5] + [args[5][:, :2].clamp(max=6)]
+        formula = smt_flops_per_window(objective.teacher.cfg, objective.rnn.step_flops(), 8, 3, 2, planned=False,
+                                       dyn_steps=S)
+        return formula * args[0].size(0), counted_flops(objective, args)
+
+    (f1, c1), (f2, c2) = both(1), both(2)
+    assert f2 > f1 and c2 - c1 == pytest.approx(f2 - f1, rel=5e-3)
+
+
 def test_flops_formula_counts_the_context_head():
     """w_context_lm's head reads every context token of the window: what it adds must match the counter."""
     def both(w):

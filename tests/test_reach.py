@@ -92,6 +92,8 @@ def test_memory_plan():
     assert plan.tolist() == [[0, 1, 2, 3, 5, 5], [2, 3, 4, 6, 7, 7]]
     assert memory_plan(4, 2, dec[:, :1] % 4, dyn % 3).tolist() == [[0, 1, 2, 3, 4]] * 2  # 5 >= 5: every one
     assert memory_plan(9, 2, None, dyn).shape == (2, 10)
+    # dyn_steps = 2: each regressed label's chain reads dyn .. dyn + 2; 2 + 3 * 2 = 8 < 10 memories
+    assert memory_plan(9, 2, dec, dyn, dyn_steps=2).tolist() == [[0, 1, 2, 3, 4, 5, 5, 5], [2, 3, 4, 5, 6, 7, 8, 8]]
     n_ctx = torch.tensor([9, 4])
     idx = uniformity_indices(n_ctx, 9, 1, 100, torch.Generator().manual_seed(0), plan)
     # the distinct labels the plan computed that are real: row 0 all five (slot 5 repeats slot 4), row 1 those with a

@@ -169,6 +169,41 @@ def test_context_lm_predicts_each_real_token_s_target_from_its_past_alone():
     assert both.shape == (7,)
 
 
+def test_dyn_steps_chain_the_rnn_s_own_steps_with_gradients_through_them():
+    """dyn_steps = 2: from each label j <= L - 2 the RNN steps twice, the second from its own first state, and
+    L_dyn is the mean of the two steps' MSE onto the teacher's memories j + 1, j + 2 over real labels; loss and
+    gradients match a hand-written chain (the second step's gradient reaching the first through the state)."""
+    teacher, rnn = causal_models()
+    x, y, n_ctx, _ = batch()  # n_ctx 8, 8, 2, 0 of Tc = 8
+    Tc, L, S = 8, 4, 2
+    dyn = torch.tensor([[0, 2], [1, 2], [0, 1], [2, 2]])
+    objective = SMTObjective(teacher, rnn, w_dec=0.0, w_dyn=1.0, w_unif=0.0, labels_per_window=L, dyn_steps=S)
+    loss, terms = objective(x, y, n_ctx, torch.arange(4), None, dyn)
+    loss.backward()
+    got = [p.grad.clone() for p in rnn.updater.parameters()]
+    teacher.zero_grad()
+    rnn.zero_grad()
+    ms = teacher.window_memories(x[:, :Tc + 1], Tc - n_ctx, torch.arange(Tc - L, Tc + 1))  # (B, L + 1, K, d)
+    errs, weights = [], []
+    for b in range(4):
+        for j in dyn[b].tolist():
+            p = Tc - L + j
+            m1 = rnn.step(ms[b, j][None], x[b, p + 1][None])
+            m2 = rnn.step(m1, x[b, p + 2][None])
+            errs.append(((m1 - ms[b, j + 1]).pow(2).mean() + (m2 - ms[b, j + 2]).pow(2).mean()) / 2)
+            weights.append(float(p + 1 >= Tc - int(n_ctx[b])))  # a real label: its next input is real
+    w = torch.tensor(weights)
+    want = (torch.stack(errs) * w).sum() / w.sum()
+    torch.testing.assert_close(loss, want)
+    want.backward()
+    for a, b in zip(got, [p.grad for p in rnn.updater.parameters()]):
+        torch.testing.assert_close(a, b)
+    # every label by default: those whose chain ends within the window (L - S + 1 of them)
+    full, _ = objective(x, y, n_ctx, torch.arange(4))
+    chosen, _ = objective(x, y, n_ctx, torch.arange(4), None, torch.arange(L - S + 1).expand(4, -1))
+    torch.testing.assert_close(full, chosen)
+
+
 def test_dyn_noise_steps_from_a_noisy_memory_onto_the_clean_next_one():
     """dyn_noise: L_dyn's step reads m_t + dyn_noise * rms(m_t) * noise (each transition's own rms) and regresses
     the clean m_{t+1}; without noise (the eval's call) or at dyn_noise 0 the objective is the clean one."""
