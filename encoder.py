@@ -198,11 +198,11 @@ class Teacher(nn.Module):
         causal: the memory of ctx[start..p] (the empty past where p < start), every label from one shared pass
         (encode_labels_raw). reference: the memory of the last Tc tokens of it, one bidirectional pass a label (SMT's
         m_t and the window slid by one). with_context (causal): also the pass's context states (B, T, d)."""
+        if self.cfg.encoder_type == 'causal' and with_context:
+            regs, h = self.encode_labels_raw(ctx, start, positions=positions, with_context=True)
+            return to_state(regs, self.cfg.backbone), h
         if self.cfg.encoder_type == 'causal':
-            out = self.encode_labels_raw(ctx, start, positions=positions, with_context=with_context)
-            regs, h = out if with_context else (out, None)
-            ms = to_state(regs, self.cfg.backbone)
-            return (ms, h) if with_context else ms
+            return to_state(self.encode_labels_raw(ctx, start, positions=positions), self.cfg.backbone)
         assert not with_context, "context states need encoder_type='causal'"
         return self._windows(ctx, start, positions)
 
@@ -306,8 +306,9 @@ def memory_plan(n_labels, batch, dec_idx=None, dyn_idx=None, dyn_steps=1):
     """Which of a causal window's L + 1 memories the encoder computes (label j's m_t is memory j, its m_{t+1} memory
     j + 1): (batch, N) sorted indices. Every one, unless the decoder's and the RNN's subsets of labels (dec_idx
     (B, D), dyn_idx (B, R)) need fewer: then each row's union of dec, dyn .. dyn + S (S = dyn_steps, the RNN's
-    steps from each regressed label), padded to D + (S + 1)R by repeating its last index (a fixed shape). A memory costs K register tokens in every encoder layer, so with few labels
-    read the encoder costs little more than its pass over the context."""
+    steps from each regressed label), padded to D + (S + 1)R by repeating its last index (a fixed shape). A memory
+    costs K register tokens in every encoder layer, so with few labels read the encoder costs little more than its
+    pass over the context."""
     L = n_labels
     n = None if dec_idx is None or dyn_idx is None else dec_idx.size(1) + (dyn_steps + 1) * dyn_idx.size(1)
     if n is None or n >= L + 1:
@@ -386,7 +387,8 @@ class SMTObjective(nn.Module):
         dyn_steps = S > 1: from each regressed label j (j <= L - S: the chain ends within the window) the RNN takes S
         steps on x_{p+1..p+S} from its own states, gradients through them (a short unroll, still parallel over the
         labels), each step regressed onto the teacher's memory there: L_dyn is the mean over the S steps, so the
-        RNN learns steps whose errors do not compound. rnn_ce and dyn_rel read the first step.
+        RNN learns steps whose errors do not compound. rnn_ce reads the first step; dyn_rel is that L_dyn over the
+        first step's target mean square.
         Extra terms, appended in this order where their weight is > 0: L_present, then L_context_lm: the encoder's
         context tokens x_0 .. x_Tc of the window, each state (a function of the real past up to it) predicting its
         target through the teacher's context head, over the real past and real targets: a dense next-token signal
@@ -471,10 +473,10 @@ def smt_flops_per_window(cfg, step_flops, labels_per_window=1, decoded_labels=0,
     """Training FLOPs (forward + backward) of one SMT window, for MFU: the matrix products the step computes,
     checked against torch's FlopCounterMode in tests/test_compile.py. The encoder; per decoded label one decoder pass
     over K + Tf - 1 tokens and its vocabulary head on Tf slots; dyn_steps RNN steps (step_flops: RNN.step_flops) per
-    regressed label (0: every label that starts a chain); the rnn_ce diagnostic, a forward decoder pass (a third of a training
-    pass) over the K tokens of each regressed one-step memory, with one head slot; w_present's head (causal
-    encoder) on every memory computed; and w_context_lm's head on the Tc + 1 context tokens. The readout is not
-    trained by SMT.
+    regressed label (0: every label that starts a chain); the rnn_ce diagnostic, a forward decoder pass (a third of
+    a training pass) over the K tokens of each regressed one-step memory, with one head slot; w_present's head
+    (causal encoder) on every memory computed; and w_context_lm's head on the Tc + 1 context tokens. The readout is
+    not trained by SMT.
     reference: two full encoder passes over Tc + K tokens. causal: one pass over Tc + 1 context tokens (causal
     attention, half the scores) plus a group of K registers for each memory computed (memory_plan), each reading on
     average the context up to its label; only the unmasked query-key pairs count, though attention kernels may
