@@ -1,6 +1,7 @@
 """init_from=<a checkpoint's path>: a new run from another run's weights, on this run's data and lengths (a length
 curriculum: short episodes first, then long ones). The weights arrive unchanged, the iterations and the optimizer
 start afresh, only the lengths may differ, and a checkpoint of another model or trainer is refused in one line."""
+import pytest
 import torch
 
 from conftest import TINY, TINY_BPTT, run, user_error
@@ -47,3 +48,16 @@ def test_another_model_or_trainer_is_refused(tiny_ckpt, bptt_ckpt, tiny_data, tm
         smt + [f'--init_from={bptt_ckpt[0]}/ckpt.pt'])
     assert 'no checkpoint at' in user_error(smt + [f'--init_from={tmp_path}/nope.pt'])
     assert 'init_from=scracth: not a valid choice' in user_error(smt + ['--init_from=scracth'])
+
+
+@pytest.mark.parametrize('cfg', ['config/shakespeare_ft.py', 'config/fashion_mnist_ft.py'])
+def test_fine_tuning_configs_train_the_smt_rnn_by_bptt(cfg, tiny_ckpt, tiny_data, tmp_path):
+    """The BPTT fine-tuning configs (SMT as pretraining, BPTT in place of DMT) on the tiny SMT checkpoint: train_bptt.py
+    takes their keys, starts from the SMT run's RNN and trains it at the config's learning rate."""
+    shrink = [a for a in TINY_BPTT if not a.startswith('--learning_rate')]  # the tiny model; the config's rate
+    p = run(['train_bptt.py', shrink[0], cfg] + shrink[1:] + [f'--dataset={tiny_data}', f'--out_dir={tmp_path}',
+             f'--init_from={tiny_ckpt}/ckpt.pt', '--max_iters=2', '--eval_interval=2'])
+    assert 'starting from the weights of' in p.stdout
+    src, new = torch.load(f'{tiny_ckpt}/ckpt.pt', map_location='cpu', weights_only=True), load(tmp_path)
+    assert new['trainer'] == 'bptt' and new['iter_num'] == 2 and new['config']['learning_rate'] == 1e-3
+    assert new['rnn'].keys() == src['rnn'].keys() and not same(src['rnn'], new['rnn'])  # the same RNN, trained
