@@ -1,6 +1,7 @@
 """train_dmt.py: the RNN learns on its own states, one step per label; the teacher never moves; runs resume
 exactly."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -223,3 +224,29 @@ def test_dmt_on_an_episodic_dataset(tmp_path):
     smt = torch.load(tmp_path / 'smt' / 'ckpt.pt', weights_only=True)
     dmt = torch.load(tmp_path / 'dmt' / 'ckpt.pt', weights_only=True)
     assert any(not torch.equal(v, dmt['rnn'][k]) for k, v in smt['rnn'].items())
+
+
+
+def trains_through_time(cfg, smt_out, out, lr, args):
+    """train_dmt.py with a DMT-through-time config on an SMT checkpoint: it takes the config's keys, backpropagates
+    through the rollout at the config's rate and trains the SMT run's RNN."""
+    p = run(['train_dmt.py', cfg, f'--init_from={smt_out / "ckpt.pt"}', f'--out_dir={out}', '--max_iters=2',
+             '--max_time=0', '--eval_interval=100', '--log_interval=1', '--device=cpu', '--drift_steps=1,8'] + args)
+    assert 'BPTT through the rollout, readout CE through states' in p.stdout
+    smt, dmt = (torch.load(f / 'ckpt.pt', weights_only=True) for f in (smt_out, out))
+    assert dmt['iter_num'] == 2 and dmt['config']['learning_rate'] == lr and dmt['config']['bptt']
+    assert any(not torch.equal(v, dmt['rnn'][k]) for k, v in smt['rnn'].items())
+
+
+def test_copy_dmt_config_trains_through_time(tmp_path):
+    """config/probe_copy_dmt.py on a tiny copy SMT checkpoint (whole episodes)."""
+    data = ['--dataset=synthetic:copy:24', '--eval_seqs=4']
+    run(['train_smt.py', f'--out_dir={tmp_path / "smt"}', '--max_iters=3', '--eval_interval=100', '--encoder_type=causal',
+         '--labels_per_window=8', '--band=4'] + TINY + data + ['--eval_seq_len=24'])
+    trains_through_time('config/probe_copy_dmt.py', tmp_path / 'smt', tmp_path / 'dmt', 2e-3, ['--batch_size=4'] + data)
+
+
+def test_pixel_dmt_config_trains_through_time(tiny_ckpt, tmp_path):
+    """config/fashion_mnist_dmt.py on the tiny SMT checkpoint, its lengths shrunk to the tiny data."""
+    trains_through_time('config/fashion_mnist_dmt.py', Path(tiny_ckpt), tmp_path, 1e-3,
+                        ['--rollout_len=24', '--dyn_labels=4', '--batch_size=8', '--eval_seq_len=48', '--eval_seqs=4'])
