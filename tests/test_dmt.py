@@ -211,20 +211,28 @@ def test_dmt_refuses_a_bptt_checkpoint(bptt_ckpt, tmp_path):
                                             + DMT)
 
 
-def test_dmt_on_an_episodic_dataset(tmp_path):
+COPY = ['--dataset=synthetic:copy:24', '--eval_seqs=4']
+
+
+@pytest.fixture(scope='module')
+def copy_smt(tmp_path_factory):
+    """A tiny SMT checkpoint on copy episodes (a banded causal teacher), for the episodic DMT tests."""
+    out = tmp_path_factory.mktemp('copy_smt')
+    run(['train_smt.py', f'--out_dir={out}', '--max_iters=3', '--eval_interval=100', '--encoder_type=causal',
+         '--labels_per_window=8', '--band=4'] + TINY + COPY + ['--eval_seq_len=24'])
+    return out
+
+
+def test_dmt_on_an_episodic_dataset(copy_smt, tmp_path):
     """Episodes start from the empty past: DMT rolls each one out whole from the RNN's initial memory, labelled by
     the (banded) teacher along the episode, and trains the RNN."""
-    data = ['--dataset=synthetic:copy:24', '--eval_seqs=4']
-    run(['train_smt.py', f'--out_dir={tmp_path / "smt"}', '--max_iters=3', '--eval_interval=100', '--encoder_type=causal',
-         '--labels_per_window=8', '--band=4'] + TINY + data + ['--eval_seq_len=24'])
-    p = run(['train_dmt.py', f'--init_from={tmp_path / "smt" / "ckpt.pt"}', f'--out_dir={tmp_path / "dmt"}',
+    p = run(['train_dmt.py', f'--init_from={copy_smt / "ckpt.pt"}', f'--out_dir={tmp_path}',
              '--max_iters=3', '--eval_interval=100', '--label_every=1', '--batch_size=4', '--log_interval=1',
-             '--device=cpu', '--drift_steps=1,8'] + data)
+             '--device=cpu', '--drift_steps=1,8'] + COPY)
     assert 'rollouts of Td=' in p.stdout and sorted(train_losses(p.stdout)) == [1, 2, 3]
-    smt = torch.load(tmp_path / 'smt' / 'ckpt.pt', weights_only=True)
-    dmt = torch.load(tmp_path / 'dmt' / 'ckpt.pt', weights_only=True)
+    smt = torch.load(copy_smt / 'ckpt.pt', weights_only=True)
+    dmt = torch.load(tmp_path / 'ckpt.pt', weights_only=True)
     assert any(not torch.equal(v, dmt['rnn'][k]) for k, v in smt['rnn'].items())
-
 
 
 def trains_through_time(cfg, smt_out, out, lr, args):
@@ -238,12 +246,9 @@ def trains_through_time(cfg, smt_out, out, lr, args):
     assert any(not torch.equal(v, dmt['rnn'][k]) for k, v in smt['rnn'].items())
 
 
-def test_copy_dmt_config_trains_through_time(tmp_path):
-    """config/probe_copy_dmt.py on a tiny copy SMT checkpoint (whole episodes)."""
-    data = ['--dataset=synthetic:copy:24', '--eval_seqs=4']
-    run(['train_smt.py', f'--out_dir={tmp_path / "smt"}', '--max_iters=3', '--eval_interval=100', '--encoder_type=causal',
-         '--labels_per_window=8', '--band=4'] + TINY + data + ['--eval_seq_len=24'])
-    trains_through_time('config/probe_copy_dmt.py', tmp_path / 'smt', tmp_path / 'dmt', 2e-3, ['--batch_size=4'] + data)
+def test_copy_dmt_config_trains_through_time(copy_smt, tmp_path):
+    """config/probe_copy_dmt.py on the tiny copy SMT checkpoint (whole episodes)."""
+    trains_through_time('config/probe_copy_dmt.py', copy_smt, tmp_path, 2e-3, ['--batch_size=4'] + COPY)
 
 
 def test_pixel_dmt_config_trains_through_time(tiny_ckpt, tmp_path):
